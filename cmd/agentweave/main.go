@@ -1,0 +1,57 @@
+// Command agentweave is the AgentWeave CLI: run the demo, a development
+// trust domain, fetch SVIDs for non-Go clients, and (in later releases)
+// serve, validate and probe agents.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// exitError carries a specific exit code out of a command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newRootCmd().ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "agentweave:", err)
+		var ee *exitError
+		if errors.As(err, &ee) {
+			os.Exit(ee.code)
+		}
+		os.Exit(1)
+	}
+}
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "agentweave",
+		Short: "Secure agent-to-agent communication: SPIFFE identity, mutual TLS, policy, A2A",
+		Long: `agentweave is the command-line companion of the AgentWeave Go SDK.
+
+Every agent has a SPIFFE identity (an X.509 SVID from SPIRE or from the
+embedded development CA), every connection is mutual TLS, and every call is
+authorized by policy before business code runs.
+
+Start with:
+  agentweave demo        two agents authenticate each other; impostors are refused`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newVersionCmd(), newDemoCmd(), newDevCmd(), newSVIDCmd())
+	return root
+}

@@ -1,0 +1,316 @@
+package demo
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+
+	"github.com/agentweave/agentweave-go/identity"
+	"github.com/agentweave/agentweave-go/identity/devca"
+	"github.com/agentweave/agentweave-go/internal/pki"
+	"github.com/agentweave/agentweave-go/transport"
+)
+
+// Options configures [Run].
+type Options struct {
+	// TrustDomain of the development CA. Default example.org.
+	TrustDomain string
+	// TTL of the SVIDs. Default 1m.
+	TTL time.Duration
+	// Logger receives the components' own logs. Default: discarded, so the
+	// transcript stays readable.
+	Logger *slog.Logger
+}
+
+// ErrExpectation is returned when the demo saw something other than what
+// AgentWeave promises (an impostor let in, a good call refused).
+var ErrExpectation = errors.New("demo: a security expectation did not hold")
+
+type demo struct {
+	out    io.Writer
+	failed int
+	step   int
+}
+
+func (d *demo) section(title string) {
+	d.step++
+	fmt.Fprintf(d.out, "\n%d. %s\n", d.step, title)
+}
+
+func (d *demo) line(format string, args ...any) {
+	fmt.Fprintf(d.out, "   "+format+"\n", args...)
+}
+
+func (d *demo) expect(ok bool, format string, args ...any) {
+	mark := "ok "
+	if !ok {
+		mark = "FAIL"
+		d.failed++
+	}
+	fmt.Fprintf(d.out, "   [%s] "+format+"\n", append([]any{mark}, args...)...)
+}
+
+// Run runs the demo, writing the transcript to out. It returns nil when every
+// expectation held.
+func Run(ctx context.Context, out io.Writer, opts Options) error {
+	if opts.TrustDomain == "" {
+		opts.TrustDomain = "example.org"
+	}
+	if opts.TTL == 0 {
+		opts.TTL = time.Minute
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	td, err := spiffeid.TrustDomainFromString(opts.TrustDomain)
+	if err != nil {
+		return fmt.Errorf("demo: trust domain: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "aw-demo-")
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	d := &demo{out: out}
+	fmt.Fprintln(out, "AgentWeave demo: two agents authenticate each other with SPIFFE identities over mutual TLS;")
+	fmt.Fprintln(out, "impostors are refused at the TLS handshake, before any request is read.")
+
+	// 1. The trust domain.
+	d.section("Development trust domain")
+	ca, err := devca.New(devca.Options{TrustDomain: td, TTL: opts.TTL})
+	if err != nil {
+		return err
+	}
+	d.line("CA for trust domain %q started (SVID lifetime %s, rotated at half-life)", td.Name(), opts.TTL)
+	servers := map[string]*devca.Server{}
+	for _, name := range []string{"orchestrator", "search", "intruder"} {
+		srv, err := ca.Serve(ctx, name, filepath.Join(dir, name+".sock"))
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+		servers[name] = srv
+		d.line("Workload API for %-12s at %s", name, srv.Addr())
+	}
+
+	// 2. Identities, through the same Workload API client code as SPIRE.
+	d.section("Agents fetch their identities from the Workload API")
+	sources := map[string]*identity.WorkloadSource{}
+	for _, name := range []string{"orchestrator", "search", "intruder"} {
+		src, err := identity.NewWorkloadSource(ctx, identity.WorkloadOptions{
+			Addr: servers[name].Addr(), ID: servers[name].ID(), StartTimeout: 10 * time.Second, Logger: log,
+		})
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		sources[name] = src
+		svid, _ := src.GetX509SVID()
+		d.line("%-12s is %s (serial %s…, expires %s)", name, src.ID(), serial(svid), svid.Certificates[0].NotAfter.Format(time.TimeOnly))
+	}
+
+	// 3. The search agent serves over mTLS and admits orchestrators only.
+	d.section("The search agent listens over mutual TLS")
+	callers := identity.MustParsePattern("spiffe://" + td.Name() + "/agent/orchestrator/*")
+	rejections := make(chan string, 16)
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		caller, _ := identity.PeerIDFromContext(r.Context())
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]string{"answer": "3 results for " + r.URL.Query().Get("q"), "caller": caller.String()})
+	})
+	srv, err := transport.NewServer(sources["search"], identity.MatchPatterns(callers), handler, transport.ServerOptions{
+		TLSOptions:       transport.TLSOptions{Logger: log},
+		OnHandshakeError: func(detail string) { rejections <- detail },
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	url := "https://" + ln.Addr().String() + "/search?q=spiffe"
+	d.line("search listens on %s; it admits callers matching %s", ln.Addr(), callers)
+
+	// 4. A legitimate call.
+	d.section("orchestrator calls search")
+	client, err := transport.NewClient(sources["orchestrator"], spiffeid.MatchID(sources["search"].ID()), transport.ClientOptions{TLSOptions: transport.TLSOptions{Logger: log}})
+	if err != nil {
+		return err
+	}
+	defer client.CloseIdleConnections()
+	body, resp, err := get(ctx, client, url)
+	d.expect(err == nil && resp.StatusCode == http.StatusOK, "call succeeded: %s", outcome(body, err))
+	if err == nil {
+		peer, _ := transport.PeerID(resp)
+		d.line("orchestrator verified the server is %s (%s, %s)", peer, tls.VersionName(resp.TLS.Version), resp.Proto)
+		var got map[string]string
+		_ = json.Unmarshal([]byte(body), &got)
+		d.expect(got["caller"] == sources["orchestrator"].ID().String(), "search saw the caller as %s, from its certificate, not from a header", got["caller"])
+	}
+
+	// 5. Impostors.
+	d.section("Impostors are refused at the handshake")
+	forged, err := forgedSVID(td, sources["orchestrator"].ID())
+	if err != nil {
+		return err
+	}
+	intruder, _ := sources["intruder"].GetX509SVID()
+	impostors := []struct {
+		who  string
+		cert *tls.Certificate
+		want string
+	}{
+		{"a forged CA claiming " + sources["orchestrator"].ID().String(), tlsCert(forged), "certificate signed by unknown authority"},
+		{"intruder, a valid SVID that search's policy does not admit", tlsCert(intruder), "is not authorized"},
+		{"a client with no certificate at all", nil, "didn't provide a certificate"},
+	}
+	for _, imp := range impostors {
+		drain(rejections)
+		cfg := &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13} //nolint:gosec // the impostor does not care who the server is
+		if imp.cert != nil {
+			cfg.Certificates = []tls.Certificate{*imp.cert}
+		}
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true}}
+		body, _, err := get(ctx, c, url)
+		c.CloseIdleConnections()
+		reason := waitFor(rejections, imp.want)
+		d.expect(err != nil && reason != "", "%s: refused", imp.who)
+		if err == nil {
+			d.line("  !! the server answered: %s", body)
+		}
+		if reason != "" {
+			d.line("  server: %s", reason)
+		}
+	}
+
+	// 6. The client side checks the server too.
+	d.section("orchestrator refuses a server that is not search")
+	fake, err := transport.NewServer(sources["intruder"], spiffeid.MatchAny(), handler, transport.ServerOptions{TLSOptions: transport.TLSOptions{Logger: log}})
+	if err != nil {
+		return err
+	}
+	fln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	go func() { _ = fake.Serve(fln) }()
+	defer fake.Close()
+	_, _, err = get(ctx, client, "https://"+fln.Addr().String()+"/search?q=secrets")
+	d.expect(errors.Is(err, transport.ErrPeerRejected), "intruder posing as search at %s: refused before any request was sent", fln.Addr())
+	if err != nil {
+		d.line("  orchestrator: %s", trimURL(err))
+	}
+
+	fmt.Fprintln(out)
+	if d.failed > 0 {
+		fmt.Fprintf(out, "%d expectation(s) FAILED\n", d.failed)
+		return fmt.Errorf("%w (%d)", ErrExpectation, d.failed)
+	}
+	fmt.Fprintln(out, "All expectations held: only verified, authorized identities got through.")
+	return nil
+}
+
+func get(ctx context.Context, c *http.Client, url string) (string, *http.Response, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", nil, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return "", nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return strings.TrimSpace(string(b)), resp, err
+}
+
+func outcome(body string, err error) string {
+	if err != nil {
+		return trimURL(err)
+	}
+	return body
+}
+
+// trimURL drops net/http's `Get "https://…":` prefix from an error.
+func trimURL(err error) string {
+	s := err.Error()
+	if i := strings.Index(s, "\": "); i >= 0 && strings.HasPrefix(s, "Get \"") {
+		return s[i+3:]
+	}
+	return s
+}
+
+func waitFor(ch <-chan string, want string) string {
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case d := <-ch:
+			if strings.Contains(d, want) {
+				// Drop "127.0.0.1:port: " for a stable transcript.
+				if _, rest, ok := strings.Cut(d, ": "); ok {
+					return rest
+				}
+				return d
+			}
+		case <-timeout:
+			return ""
+		}
+	}
+}
+
+func drain(ch <-chan string) {
+	for {
+		select {
+		case <-ch:
+		default:
+			return
+		}
+	}
+}
+
+func forgedSVID(td spiffeid.TrustDomain, id spiffeid.ID) (*x509svid.SVID, error) {
+	now := time.Now()
+	ca, err := pki.NewCA(td, now.Add(-time.Minute), now.Add(time.Hour))
+	if err != nil {
+		return nil, err
+	}
+	return ca.IssueSVID(id, now.Add(-time.Minute), now.Add(time.Hour))
+}
+
+func tlsCert(s *x509svid.SVID) *tls.Certificate {
+	c := &tls.Certificate{PrivateKey: s.PrivateKey, Leaf: s.Certificates[0]}
+	for _, cert := range s.Certificates {
+		c.Certificate = append(c.Certificate, cert.Raw)
+	}
+	return c
+}
+
+func serial(s *x509svid.SVID) string {
+	h := s.Certificates[0].SerialNumber.Text(16)
+	if len(h) > 12 {
+		h = h[:12]
+	}
+	return h
+}
