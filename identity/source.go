@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -44,13 +46,13 @@ func (p trustPolicy) check(td spiffeid.TrustDomain) error {
 }
 
 func (p trustPolicy) describe() string {
-	s := fmt.Sprintf("%q", p.own.Name())
+	names := []string{strconv.Quote(p.own.Name())}
 	for _, td := range p.allowed {
 		if td != p.own {
-			s += fmt.Sprintf(", %q", td.Name())
+			names = append(names, strconv.Quote(td.Name()))
 		}
 	}
-	return s
+	return strings.Join(names, ", ")
 }
 
 // bundleFor looks td up in set after checking the trust policy.

@@ -35,7 +35,8 @@ func shortDir(t *testing.T) string {
 	return dir
 }
 
-func serveDev(t *testing.T, ca *devca.CA, name, sock string) *devca.Server {
+func serveDev(t *testing.T, ca *devca.CA, sock string) *devca.Server {
+	const name = "search"
 	t.Helper()
 	srv, err := ca.Serve(t.Context(), name, sock)
 	if err != nil {
@@ -57,7 +58,7 @@ func newDevCA(t *testing.T, ttl time.Duration) *devca.CA {
 func TestWorkloadSourceFollowsRotation(t *testing.T) {
 	t.Parallel()
 	ca := newDevCA(t, 2*time.Second)
-	srv := serveDev(t, ca, "search", filepath.Join(shortDir(t), "search.sock"))
+	srv := serveDev(t, ca, filepath.Join(shortDir(t), "search.sock"))
 
 	src, err := identity.NewWorkloadSource(t.Context(), identity.WorkloadOptions{Addr: srv.Addr(), ID: srv.ID()})
 	if err != nil {
@@ -100,7 +101,7 @@ func TestWorkloadSourceSurvivesOutage(t *testing.T) {
 	t.Parallel()
 	ca := newDevCA(t, time.Minute)
 	sock := filepath.Join(shortDir(t), "w.sock")
-	srv := serveDev(t, ca, "search", sock)
+	srv := serveDev(t, ca, sock)
 	src, err := identity.NewWorkloadSource(t.Context(), identity.WorkloadOptions{Addr: srv.Addr(), Hint: "search", RetryInterval: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatalf("NewWorkloadSource() error = %v", err)
@@ -116,7 +117,7 @@ func TestWorkloadSourceSurvivesOutage(t *testing.T) {
 		t.Fatalf("during outage GetX509SVID() = %v, %v; want the current SVID", got, err)
 	}
 	updated := src.Updated()
-	serveDev(t, ca, "search", sock)
+	serveDev(t, ca, sock)
 	deadline := time.After(10 * time.Second)
 	for {
 		got, _ := src.GetX509SVID()
@@ -134,7 +135,7 @@ func TestWorkloadSourceSurvivesOutage(t *testing.T) {
 func TestWorkloadSourceStartFailures(t *testing.T) {
 	t.Parallel()
 	ca := newDevCA(t, time.Minute)
-	srv := serveDev(t, ca, "search", filepath.Join(shortDir(t), "s.sock"))
+	srv := serveDev(t, ca, filepath.Join(shortDir(t), "s.sock"))
 	missing := "unix://" + filepath.Join(shortDir(t), "nobody.sock")
 	tests := []struct {
 		name string
@@ -142,8 +143,11 @@ func TestWorkloadSourceStartFailures(t *testing.T) {
 		want []string
 	}{
 		{"no socket", identity.WorkloadOptions{Addr: missing}, []string{missing, "within 300ms", "connection attempts", "last error", "no such file"}},
-		{"wrong ID", identity.WorkloadOptions{Addr: srv.Addr(), ID: spiffeid.RequireFromString("spiffe://example.org/agent/other/dev")},
-			[]string{srv.Addr(), "spiffe://example.org/agent/other/dev", "served 1 SVID(s), none of them"}},
+		{
+			"wrong ID",
+			identity.WorkloadOptions{Addr: srv.Addr(), ID: spiffeid.RequireFromString("spiffe://example.org/agent/other/dev")},
+			[]string{srv.Addr(), "spiffe://example.org/agent/other/dev", "served 1 SVID(s), none of them"},
+		},
 		{"wrong hint", identity.WorkloadOptions{Addr: srv.Addr(), Hint: "nope"}, []string{`hint "nope"`}},
 		{"bad address", identity.WorkloadOptions{Addr: "http://x"}, []string{`"http://x"`}},
 	}
@@ -190,7 +194,7 @@ func TestWorkloadSourceNoAddress(t *testing.T) {
 func TestWorkloadSourceClose(t *testing.T) {
 	t.Parallel()
 	ca := newDevCA(t, time.Minute)
-	srv := serveDev(t, ca, "search", filepath.Join(shortDir(t), "c.sock"))
+	srv := serveDev(t, ca, filepath.Join(shortDir(t), "c.sock"))
 	src, err := identity.NewWorkloadSource(t.Context(), identity.WorkloadOptions{Addr: srv.Addr()})
 	if err != nil {
 		t.Fatal(err)

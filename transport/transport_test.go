@@ -96,7 +96,8 @@ func startServer(t *testing.T, src identity.Source, authorize spiffeid.Matcher, 
 	return &testServer{url: "https://" + ln.Addr().String() + "/", addr: ln.Addr().String(), log: hl}
 }
 
-func get(t *testing.T, c *http.Client, url string) (string, *http.Response, error) {
+// get returns the body of a GET and the connection state it came over.
+func get(t *testing.T, c *http.Client, url string) (string, *tls.ConnectionState, error) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
 	if err != nil {
@@ -111,7 +112,7 @@ func get(t *testing.T, c *http.Client, url string) (string, *http.Response, erro
 	if err != nil {
 		t.Fatalf("read body: %v", err)
 	}
-	return string(b), resp, nil
+	return string(b), resp.TLS, nil
 }
 
 func newStatic(t *testing.T, svid *x509svid.SVID, bundles ...*x509bundle.Bundle) *identity.StaticSource {
@@ -131,18 +132,14 @@ func TestMutualTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, resp, err := get(t, c, srv.url)
+	body, state, err := get(t, c, srv.url)
 	if err != nil {
 		t.Fatalf("GET error = %v", err)
 	}
 	if want := "HTTP/2.0 " + clientID.String(); body != want {
 		t.Errorf("server saw %q, want %q", body, want)
 	}
-	got, err := transport.PeerID(resp)
-	if err != nil || got != serverID {
-		t.Errorf("PeerID() = %v, %v; want %v", got, err, serverID)
-	}
-	if v := resp.TLS.Version; v != tls.VersionTLS13 {
+	if v := state.Version; v != tls.VersionTLS13 {
 		t.Errorf("TLS version = %#x, want TLS 1.3", v)
 	}
 	// A second request reuses the pooled connection.
@@ -157,7 +154,10 @@ func TestMutualTLS(t *testing.T) {
 			t.Fatalf("GET error = %v", err)
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		_ = resp.Body.Close()
+		if got, err := transport.PeerID(resp); err != nil || got != serverID {
+			t.Errorf("PeerID() = %v, %v; want %v", got, err, serverID)
+		}
 	}
 	n := 0
 	conns.Range(func(_, _ any) bool { n++; return true })
@@ -196,6 +196,7 @@ func TestRefused(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			cfg := &tls.Config{InsecureSkipVerify: true, MaxVersion: tt.maxVersion, MinVersion: tls.VersionTLS12} //nolint:gosec // a hostile client
 			if tt.cert != nil {
 				cfg.Certificates = []tls.Certificate{*tt.cert}
@@ -268,11 +269,11 @@ func TestRotationWithoutRestart(t *testing.T) {
 	serial := func() string {
 		t.Helper()
 		c.CloseIdleConnections() // force a new handshake
-		_, resp, err := get(t, c, srv.url)
+		_, state, err := get(t, c, srv.url)
 		if err != nil {
 			t.Fatalf("GET error = %v", err)
 		}
-		return resp.TLS.PeerCertificates[0].SerialNumber.String()
+		return state.PeerCertificates[0].SerialNumber.String()
 	}
 	if got, want := serial(), first.Certificates[0].SerialNumber.String(); got != want {
 		t.Fatalf("serial = %s, want %s", got, want)
@@ -307,12 +308,12 @@ func TestTLSVersions(t *testing.T) {
 		t.Fatal(err)
 	}
 	rt.TLSClientConfig.MaxVersion = tls.VersionTLS12
-	_, resp, err := get(t, &http.Client{Transport: rt}, srv.url)
+	_, state, err := get(t, &http.Client{Transport: rt}, srv.url)
 	if err != nil {
 		t.Fatalf("GET over TLS 1.2 error = %v", err)
 	}
-	if resp.TLS.Version != tls.VersionTLS12 {
-		t.Errorf("TLS version = %#x, want 1.2", resp.TLS.Version)
+	if state.Version != tls.VersionTLS12 {
+		t.Errorf("TLS version = %#x, want 1.2", state.Version)
 	}
 }
 
@@ -325,6 +326,7 @@ func TestSlowClientDisconnected(t *testing.T) {
 		transport.ServerOptions{ReadHeaderTimeout: 300 * time.Millisecond})
 	for _, name := range []string{"silent TCP", "silent after handshake"} {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			conn, err := (&net.Dialer{}).DialContext(t.Context(), "tcp", srv.addr)
 			if err != nil {
 				t.Fatal(err)

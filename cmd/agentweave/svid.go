@@ -118,11 +118,11 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	}
 	defer os.Remove(tmp.Name())
 	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
+		_ = tmp.Close()
 		return err
 	}
 	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
+		_ = tmp.Close()
 		return err
 	}
 	if err := tmp.Close(); err != nil {

@@ -22,17 +22,20 @@ func Example() {
 
 	dir, err := os.MkdirTemp("", "aw-")
 	if err != nil {
-		log.Fatal(err)
+		fmt.Println(err)
+		return
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
 
 	ca, err := devca.New(devca.Options{TTL: 10 * time.Minute})
 	if err != nil {
-		log.Fatal(err)
+		fmt.Println(err)
+		return
 	}
 	srv, err := ca.Serve(ctx, "weather", filepath.Join(dir, "weather.sock"))
 	if err != nil {
-		log.Fatal(err)
+		fmt.Println(err)
+		return
 	}
 	defer func() {
 		if err := srv.Close(); err != nil { // ends streams, removes the socket
@@ -43,13 +46,15 @@ func Example() {
 	source, err := workloadapi.NewX509Source(ctx,
 		workloadapi.WithClientOptions(workloadapi.WithAddr(srv.Addr())))
 	if err != nil {
-		log.Fatal(err)
+		fmt.Println(err)
+		return
 	}
 	defer func() { _ = source.Close() }()
 
 	svid, err := source.GetX509SVID()
 	if err != nil {
-		log.Fatal(err)
+		fmt.Println(err)
+		return
 	}
 	fmt.Println(svid.ID)
 	fmt.Println(svid.Hint)

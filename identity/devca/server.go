@@ -101,7 +101,7 @@ func (ca *CA) Serve(ctx context.Context, name, socketPath string) (*Server, erro
 	if err := s.mint(false); err != nil {
 		return nil, err
 	}
-	lis, err := listenUnix(path)
+	lis, err := listenUnix(ctx, path)
 	if err != nil {
 		return nil, err
 	}
@@ -274,7 +274,7 @@ func (s *Server) snapshot() (*workload.X509SVIDResponse, *workload.X509BundlesRe
 
 // listenUnix listens on a unix socket at path (absolute), removing a stale
 // socket file first.
-func listenUnix(path string) (net.Listener, error) {
+func listenUnix(ctx context.Context, path string) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("devca: create socket directory: %w", err)
 	}
@@ -282,7 +282,7 @@ func listenUnix(path string) (net.Listener, error) {
 		if fi.Mode().Type() != fs.ModeSocket {
 			return nil, fmt.Errorf("devca: %s exists and is not a socket", path)
 		}
-		if c, err := net.DialTimeout("unix", path, staleDialTimeout); err == nil {
+		if c, err := (&net.Dialer{Timeout: staleDialTimeout}).DialContext(ctx, "unix", path); err == nil {
 			_ = c.Close()
 			return nil, fmt.Errorf("%w: a server is listening on %s", ErrSocketInUse, path)
 		}
@@ -293,7 +293,7 @@ func listenUnix(path string) (net.Listener, error) {
 		return nil, fmt.Errorf("devca: socket path: %w", err)
 	}
 
-	lis, err := net.Listen("unix", path)
+	lis, err := (&net.ListenConfig{}).Listen(ctx, "unix", path)
 	if err != nil {
 		return nil, fmt.Errorf("devca: listen on %s: %w", path, err)
 	}

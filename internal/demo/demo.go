@@ -158,13 +158,13 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 		return err
 	}
 	defer client.CloseIdleConnections()
-	body, resp, err := get(ctx, client, url)
-	d.expect(err == nil && resp.StatusCode == http.StatusOK, "call succeeded: %s", outcome(body, err))
+	rep, err := get(ctx, client, url)
+	d.expect(err == nil && rep.status == http.StatusOK, "call succeeded: %s", outcome(rep.body, err))
 	if err == nil {
-		peer, _ := transport.PeerID(resp)
-		d.line("orchestrator verified the server is %s (%s, %s)", peer, tls.VersionName(resp.TLS.Version), resp.Proto)
+		peer, _ := identity.PeerIDFromConnectionState(rep.tls)
+		d.line("orchestrator verified the server is %s (%s, %s)", peer, tls.VersionName(rep.tls.Version), rep.proto)
 		var got map[string]string
-		_ = json.Unmarshal([]byte(body), &got)
+		_ = json.Unmarshal([]byte(rep.body), &got)
 		d.expect(got["caller"] == sources["orchestrator"].ID().String(), "search saw the caller as %s, from its certificate, not from a header", got["caller"])
 	}
 
@@ -191,12 +191,12 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 			cfg.Certificates = []tls.Certificate{*imp.cert}
 		}
 		c := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true}}
-		body, _, err := get(ctx, c, url)
+		rep, err := get(ctx, c, url)
 		c.CloseIdleConnections()
 		reason := waitFor(rejections, imp.want)
 		d.expect(err != nil && reason != "", "%s: refused", imp.who)
 		if err == nil {
-			d.line("  !! the server answered: %s", body)
+			d.line("  !! the server answered: %s", rep.body)
 		}
 		if reason != "" {
 			d.line("  server: %s", reason)
@@ -215,7 +215,7 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 	}
 	go func() { _ = fake.Serve(fln) }()
 	defer fake.Close()
-	_, _, err = get(ctx, client, "https://"+fln.Addr().String()+"/search?q=secrets")
+	_, err = get(ctx, client, "https://"+fln.Addr().String()+"/search?q=secrets")
 	d.expect(errors.Is(err, transport.ErrPeerRejected), "intruder posing as search at %s: refused before any request was sent", fln.Addr())
 	if err != nil {
 		d.line("  orchestrator: %s", trimURL(err))
@@ -230,20 +230,28 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 	return nil
 }
 
-func get(ctx context.Context, c *http.Client, url string) (string, *http.Response, error) {
+// reply is what get saw of a response.
+type reply struct {
+	body   string
+	status int
+	proto  string
+	tls    *tls.ConnectionState
+}
+
+func get(ctx context.Context, c *http.Client, url string) (reply, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return "", nil, err
+		return reply{}, err
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return "", nil, err
+		return reply{}, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return strings.TrimSpace(string(b)), resp, err
+	return reply{body: strings.TrimSpace(string(b)), status: resp.StatusCode, proto: resp.Proto, tls: resp.TLS}, err
 }
 
 func outcome(body string, err error) string {
