@@ -55,11 +55,14 @@ test: tools ## run every test (-race, shuffled), with real SPIRE and OPA, then a
 race: test ## alias of test (tests always run with -race)
 
 .PHONY: fuzz
-fuzz: ## run every Fuzz target for FUZZTIME each (default 3s)
-	@for pkg in $$($(GO) list ./...); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
-	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
-	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg >/dev/null || { $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 1x $$pkg; exit 1; }; \
+fuzz: ## run every Fuzz target for FUZZTIME each (default 3s); a failure prints its log
+	@for f in $$(grep -rl --include='*_test.go' '^func Fuzz' . | grep -v '^./tools/' | sort); do \
+	  dir=$$(dirname $$f); \
+	  for t in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | sed 's/^func //'); do \
+	    echo "fuzz $$dir $$t ($(FUZZTIME))"; \
+	    log=$$(mktemp); \
+	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$dir > $$log 2>&1 || { cat $$log; rm -f $$log; exit 1; }; \
+	    rm -f $$log; \
 	  done; \
 	done
 
