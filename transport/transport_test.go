@@ -361,3 +361,18 @@ func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
+
+// TestClientNeverUsesProxy: agent traffic never goes through an HTTP proxy
+// named in the environment (it would see who talks to whom). Loopback is
+// exempt from proxies anyway, so this checks the transport's setting.
+func TestClientNeverUsesProxy(t *testing.T) {
+	t.Parallel()
+	ca := identitytest.NewCA(t, td)
+	rt, err := transport.NewRoundTripper(ca.Source(ca.CreateX509SVID(clientID)), spiffeid.MatchID(serverID), transport.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rt.Proxy != nil {
+		t.Error("RoundTripper.Proxy is set, want nil (no proxy, whatever the environment says)")
+	}
+}
