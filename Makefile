@@ -72,9 +72,18 @@ lint: $(LINT_STAMP) ## go vet, golangci-lint, go mod tidy -diff
 	$(GO) vet ./...
 	$(BIN)/golangci-lint run ./...
 
+BENCHSTAT := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
+BENCHROUNDS ?= 8
+
 .PHONY: bench
-bench: ## transport benchmarks (mTLS vs TLS vs h2c, handshake)
-	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./transport/
+bench: ## transport benchmarks, modes interleaved over BENCHROUNDS runs, summarised by benchstat
+	@mkdir -p $(BIN)
+	$(GO) test -c -o $(BIN)/transport.test ./transport
+	@rm -f $(BIN)/bench.txt; for i in $$(seq $(BENCHROUNDS)); do \
+	  echo "round $$i/$(BENCHROUNDS)"; \
+	  $(BIN)/transport.test -test.run '^$$' -test.bench . -test.benchmem -test.count 1 -test.benchtime 1s >> $(BIN)/bench.txt; \
+	done
+	$(GO) run $(BENCHSTAT) $(BIN)/bench.txt
 
 .PHONY: cover
 cover: tools ## test with a coverage profile in cover.out

@@ -20,8 +20,13 @@ import (
 var benchBody = []byte(`{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{"message":{"role":"ROLE_USER","parts":[{"text":"ping"}],"messageId":"m-1"}}}`)
 
 func echo(w http.ResponseWriter, r *http.Request) {
+	b, err := io.ReadAll(io.LimitReader(r.Body, 1<<16))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = io.Copy(w, r.Body)
+	_, _ = w.Write(b)
 }
 
 type benchTarget struct {
