@@ -1,12 +1,16 @@
 package identity_test
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/agentweave/agentweave-go/identity"
+	"github.com/agentweave/agentweave-go/identity/identitytest"
 )
 
 // FuzzParsePattern checks that parsing never panics, that a parsed pattern
@@ -97,6 +101,44 @@ func FuzzParseTrustDomains(f *testing.F) {
 			if _, err := spiffeid.TrustDomainFromString(td.Name()); err != nil {
 				t.Fatalf("accepted %q is not a valid trust domain: %v", td.Name(), err)
 			}
+		}
+	})
+}
+
+// FuzzLoadStaticSource feeds arbitrary bytes as the certificate, key and
+// bundle PEM files: loading must fail with an error or yield a source with
+// a SPIFFE ID and an SVID, never panic.
+func FuzzLoadStaticSource(f *testing.F) {
+	ca := identitytest.NewCA(f, spiffeid.RequireTrustDomainFromString("example.org"))
+	svid := ca.CreateX509SVID(ca.ID("agent", "a"))
+	certPEM, keyPEM, err := svid.Marshal()
+	if err != nil {
+		f.Fatal(err)
+	}
+	bundlePEM, err := ca.Bundle().Marshal()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(certPEM, keyPEM, bundlePEM)
+	f.Add(certPEM, certPEM, bundlePEM)
+	f.Add([]byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), keyPEM, bundlePEM)
+	f.Add([]byte{}, []byte{}, []byte{})
+	f.Fuzz(func(t *testing.T, cert, key, bundle []byte) {
+		dir := t.TempDir()
+		paths := make([]string, 3)
+		for i, b := range [][]byte{cert, key, bundle} {
+			paths[i] = filepath.Join(dir, fmt.Sprint(i))
+			if err := os.WriteFile(paths[i], b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		src, err := identity.LoadStaticSource(paths[0], paths[1], paths[2], nil)
+		if err != nil {
+			return
+		}
+		got, err := src.GetX509SVID()
+		if err != nil || got == nil || src.ID().IsZero() {
+			t.Fatalf("loaded source has no usable SVID: %v", err)
 		}
 	})
 }

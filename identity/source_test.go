@@ -79,9 +79,12 @@ func TestWorkloadSourceFollowsRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	updated := src.Updated()
 	deadline := time.After(10 * time.Second)
-	for src.Rotations() < 2 {
+	for {
+		updated := src.Updated()
+		if src.Rotations() >= 2 {
+			break
+		}
 		select {
 		case <-updated:
 		case <-deadline:
@@ -116,10 +119,10 @@ func TestWorkloadSourceSurvivesOutage(t *testing.T) {
 	if got, err := src.GetX509SVID(); err != nil || got != before {
 		t.Fatalf("during outage GetX509SVID() = %v, %v; want the current SVID", got, err)
 	}
-	updated := src.Updated()
 	serveDev(t, ca, sock)
 	deadline := time.After(10 * time.Second)
 	for {
+		updated := src.Updated()
 		got, _ := src.GetX509SVID()
 		if got.Certificates[0].SerialNumber.Cmp(before.Certificates[0].SerialNumber) != 0 {
 			break

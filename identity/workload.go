@@ -62,7 +62,7 @@ type WorkloadSource struct {
 	mu      sync.Mutex
 	lastErr error
 	attempt int
-	subs    []chan struct{}
+	updated chan struct{} // closed and replaced on every update
 
 	client *workloadapi.Client
 	cancel context.CancelFunc
@@ -112,8 +112,8 @@ func NewWorkloadSource(ctx context.Context, opts WorkloadOptions) (*WorkloadSour
 		allowed: opts.AllowedTrustDomains,
 		log:     log.With("component", "identity", "workload_api", addr),
 		done:    make(chan struct{}),
+		updated: make(chan struct{}),
 	}
-	ready := s.subscribe()
 
 	watchCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
@@ -134,7 +134,11 @@ func NewWorkloadSource(ctx context.Context, opts WorkloadOptions) (*WorkloadSour
 
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
-	for s.state.Load() == nil {
+	for {
+		ready := s.Updated()
+		if s.state.Load() != nil {
+			break
+		}
 		select {
 		case <-ready:
 		case <-ctx.Done():
@@ -279,28 +283,25 @@ func (s *WorkloadSource) Addr() string { return s.addr }
 // new serial number since the source started.
 func (s *WorkloadSource) Rotations() uint64 { return s.rotations.Load() }
 
-// Updated returns a channel that receives a value after each update (a new
-// SVID or new bundles). Each call returns a new channel with room for one
-// pending value, so slow readers see the latest update, not every one.
-func (s *WorkloadSource) Updated() <-chan struct{} { return s.subscribe() }
-
-func (s *WorkloadSource) subscribe() chan struct{} {
-	ch := make(chan struct{}, 1)
+// Updated returns a channel that is closed at the next update (a new SVID or
+// new bundles). Call it again after it fires to wait for the one after:
+//
+//	for {
+//		next := src.Updated()
+//		// ... read src.GetX509SVID() ...
+//		<-next
+//	}
+func (s *WorkloadSource) Updated() <-chan struct{} {
 	s.mu.Lock()
-	s.subs = append(s.subs, ch)
-	s.mu.Unlock()
-	return ch
+	defer s.mu.Unlock()
+	return s.updated
 }
 
 func (s *WorkloadSource) notify() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, ch := range s.subs {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
-	}
+	close(s.updated)
+	s.updated = make(chan struct{})
 }
 
 // Close stops watching the Workload API. It is idempotent; afterwards the
