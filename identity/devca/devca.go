@@ -66,6 +66,11 @@ type Options struct {
 	// Now is the clock used for certificate validity periods; default
 	// time.Now. Rotation timers always run on real time.
 	Now func() time.Time
+	// Federated are bundles of other trust domains that every workload
+	// also receives, as SPIRE hands out the bundles of federated trust
+	// domains (entries created with -federatesWith). Each must be of a
+	// different trust domain than the CA's and than each other.
+	Federated []*x509bundle.Bundle
 }
 
 // CA is an in-memory development certificate authority for one trust
@@ -76,6 +81,7 @@ type CA struct {
 	ttl       time.Duration
 	now       func() time.Time
 	bundlePEM []byte
+	federated map[string][]byte // trust domain ID → concatenated DER roots
 }
 
 // New creates a development CA. Its self-signed root is valid from one
@@ -104,7 +110,25 @@ func New(opts Options) (*CA, error) {
 		return nil, fmt.Errorf("devca: create CA for %q: %w", td.Name(), err)
 	}
 	bundlePEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: root.Certificate().Raw})
-	return &CA{pki: root, td: td, ttl: ttl, now: now, bundlePEM: bundlePEM}, nil
+	federated := map[string][]byte{}
+	for _, b := range opts.Federated {
+		key := b.TrustDomain().IDString()
+		if b.TrustDomain() == td {
+			return nil, fmt.Errorf("devca: federated bundle for %q: that is the CA's own trust domain", td.Name())
+		}
+		if _, dup := federated[key]; dup {
+			return nil, fmt.Errorf("devca: federated bundle for %q given twice", b.TrustDomain().Name())
+		}
+		var der []byte
+		for _, c := range b.X509Authorities() {
+			der = append(der, c.Raw...)
+		}
+		if len(der) == 0 {
+			return nil, fmt.Errorf("devca: federated bundle for %q has no X.509 authorities", b.TrustDomain().Name())
+		}
+		federated[key] = der
+	}
+	return &CA{pki: root, td: td, ttl: ttl, now: now, bundlePEM: bundlePEM, federated: federated}, nil
 }
 
 // TrustDomain returns the trust domain the CA issues for.

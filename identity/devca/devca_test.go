@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/proto/spiffe/workload"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
@@ -425,5 +426,31 @@ func TestContextCancelStopsServer(t *testing.T) {
 	}
 	if err := srv.Close(); err != nil {
 		t.Errorf("Close after cancel: %v", err)
+	}
+}
+
+func TestFederatedBundleErrors(t *testing.T) {
+	t.Parallel()
+	own, err := devca.New(devca.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := devca.New(devca.Options{TrustDomain: spiffeid.RequireTrustDomainFromString("other.org")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		fed  []*x509bundle.Bundle
+		want string
+	}{
+		{"own trust domain", []*x509bundle.Bundle{own.Bundle()}, "own trust domain"},
+		{"twice", []*x509bundle.Bundle{other.Bundle(), other.Bundle()}, "given twice"},
+		{"empty", []*x509bundle.Bundle{x509bundle.New(spiffeid.RequireTrustDomainFromString("third.org"))}, "no X.509 authorities"},
+	}
+	for _, tt := range tests {
+		if _, err := devca.New(devca.Options{Federated: tt.fed}); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: New() error = %v, want one containing %q", tt.name, err, tt.want)
+		}
 	}
 }

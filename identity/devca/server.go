@@ -251,10 +251,13 @@ func (s *Server) mint(rotation bool) error {
 			Bundle:      bundleDER,
 			Hint:        s.name,
 		}},
+		FederatedBundles: s.ca.federated,
 	}
-	s.bundleResp = &workload.X509BundlesResponse{
-		Bundles: map[string][]byte{s.ca.td.IDString(): bundleDER},
+	bundles := map[string][]byte{s.ca.td.IDString(): bundleDER}
+	for k, v := range s.ca.federated {
+		bundles[k] = v
 	}
+	s.bundleResp = &workload.X509BundlesResponse{Bundles: bundles}
 	if rotation {
 		s.rotations.Add(1)
 	}
