@@ -1,0 +1,183 @@
+package a2a
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+)
+
+// ExtensionURI identifies AgentWeave's capability-routing A2A extension. A
+// message whose metadata maps this URI to a capability name is a call of
+// that capability; any A2A client can make one.
+const ExtensionURI = "https://github.com/agentweave/agentweave-go/a2a/ext/capability/v1"
+
+// capabilityName is the pattern capability names follow (the original's).
+var capabilityName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
+// Capability is something an agent can do. Each capability is listed as a
+// skill in the agent card.
+type Capability struct {
+	// Name matches ^[a-z][a-z0-9_]*$ and is unique within the agent.
+	Name string
+	// Description says what it does (required: it is the skill's text).
+	Description string
+	// Tags and Examples are copied into the skill.
+	Tags     []string
+	Examples []string
+	// Handler does the work.
+	Handler Handler
+}
+
+// Handler runs one call of a capability. It reports progress and results
+// through call. Returning nil completes the task, unless the handler asked
+// for more input ([Call.RequireInput]); returning an error fails the task
+// with the error's text as the status message. ctx ends when the task is
+// canceled or the agent shuts down.
+type Handler func(ctx context.Context, call *Call) error
+
+func (c Capability) validate() error {
+	var errs []error
+	if !capabilityName.MatchString(c.Name) {
+		errs = append(errs, fmt.Errorf("capability name %q must match %s", c.Name, capabilityName))
+	}
+	if strings.TrimSpace(c.Description) == "" {
+		errs = append(errs, fmt.Errorf("capability %q needs a description", c.Name))
+	}
+	if c.Handler == nil {
+		errs = append(errs, fmt.Errorf("capability %q has no handler", c.Name))
+	}
+	return errors.Join(errs...)
+}
+
+// Call is one run of a capability handler. Its methods are safe for
+// concurrent use; after the task has ended they return [ErrTaskClosed].
+type Call struct {
+	// Caller is the verified SPIFFE ID of the client that owns the task.
+	Caller spiffeid.ID
+	// Capability is the name of the capability called.
+	Capability string
+	// TaskID and ContextID identify the task.
+	TaskID    a2acore.TaskID
+	ContextID string
+	// Message is the message that started this run (the first one, or the
+	// one that answered a request for input).
+	Message *a2acore.Message
+
+	task *liveTask
+}
+
+// ErrTaskClosed is returned by [Call] methods once the task has reached a
+// terminal state (for example because it was canceled).
+var ErrTaskClosed = errors.New("a2a: task has ended")
+
+// TaskInfo implements a2a.TaskInfoProvider.
+func (c *Call) TaskInfo() a2acore.TaskInfo {
+	return a2acore.TaskInfo{TaskID: c.TaskID, ContextID: c.ContextID}
+}
+
+// Data returns the payload: the value of the message's first data part.
+func (c *Call) Data() (any, bool) {
+	for _, p := range c.Message.Parts {
+		if d, ok := p.Content.(a2acore.Data); ok {
+			return d.Value, true
+		}
+	}
+	return nil, false
+}
+
+// Decode decodes the payload into v (a pointer), as encoding/json would
+// decode the data part's JSON. A missing payload decodes as an empty object.
+func (c *Call) Decode(v any) error {
+	data, ok := c.Data()
+	if !ok {
+		data = map[string]any{}
+	}
+	b, err := json.Marshal(data)
+	if err != nil {
+		return fmt.Errorf("a2a: payload: %w", err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("a2a: payload does not fit %T: %w", v, err)
+	}
+	return nil
+}
+
+// Text returns the text of the message's text parts, joined by newlines.
+func (c *Call) Text() string {
+	var parts []string
+	for _, p := range c.Message.Parts {
+		if t, ok := p.Content.(a2acore.Text); ok {
+			parts = append(parts, string(t))
+		}
+	}
+	return strings.Join(parts, "\n")
+}
+
+// Progress reports that the task is working, with a status message.
+func (c *Call) Progress(ctx context.Context, text string) error {
+	return c.task.apply(ctx, c.status(a2acore.TaskStateWorking, text))
+}
+
+// Artifact adds a complete artifact to the task.
+func (c *Call) Artifact(ctx context.Context, name string, parts ...*a2acore.Part) error {
+	ev := a2acore.NewArtifactEvent(c, parts...)
+	ev.Artifact.Name = name
+	ev.LastChunk = true
+	return c.task.apply(ctx, ev)
+}
+
+// Chunk streams an artifact in pieces: the first call for an id creates it,
+// later calls append; last marks the final piece.
+func (c *Call) Chunk(ctx context.Context, id a2acore.ArtifactID, name string, last bool, parts ...*a2acore.Part) error {
+	ev := a2acore.NewArtifactUpdateEvent(c, id, parts...)
+	ev.Artifact.Name = name
+	ev.LastChunk = last
+	return c.task.apply(ctx, ev)
+}
+
+// Result adds v as the task's result: an artifact named "result" with one
+// data part holding v's JSON.
+func (c *Call) Result(ctx context.Context, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("a2a: result: %w", err)
+	}
+	var value any
+	if err := json.Unmarshal(b, &value); err != nil {
+		return fmt.Errorf("a2a: result: %w", err)
+	}
+	return c.Artifact(ctx, "result", a2acore.NewDataPart(value))
+}
+
+// RequireInput moves the task to input-required with a question for the
+// caller; the handler should then return nil. The caller's answer (a
+// message with this task's ID) runs the handler again.
+func (c *Call) RequireInput(ctx context.Context, question string) error {
+	return c.task.apply(ctx, c.status(a2acore.TaskStateInputRequired, question))
+}
+
+// Reject ends the task as rejected, with a reason; the handler should then
+// return nil.
+func (c *Call) Reject(ctx context.Context, reason string) error {
+	return c.task.apply(ctx, c.status(a2acore.TaskStateRejected, reason))
+}
+
+// Complete ends the task as completed with a status message (returning nil
+// from the handler completes it without one).
+func (c *Call) Complete(ctx context.Context, text string) error {
+	return c.task.apply(ctx, c.status(a2acore.TaskStateCompleted, text))
+}
+
+func (c *Call) status(state a2acore.TaskState, text string) *a2acore.TaskStatusUpdateEvent {
+	var msg *a2acore.Message
+	if text != "" {
+		msg = a2acore.NewMessageForTask(a2acore.MessageRoleAgent, c, a2acore.NewTextPart(text))
+	}
+	return a2acore.NewStatusUpdateEvent(c, state, msg)
+}

@@ -1,0 +1,40 @@
+// Package a2a speaks the A2A protocol (v1.0, with 0.3 compatibility) over
+// AgentWeave's mutual-TLS transport.
+//
+// It uses a2a-go (imported here as a2acore, a2asrv, a2aclient) for the wire
+// — types, the JSON-RPC and HTTP+JSON bindings, SSE — and replaces a2a-go's
+// default request handler with its own task [Engine]: a2a-go's handler
+// deep-copies every task and event through encoding/gob, which costs about
+// 1.6 ms of CPU per request; the engine builds a new immutable snapshot per
+// change instead and shares it with every reader.
+//
+// # Capabilities
+//
+// An agent offers [Capability] values, each listed as a skill in its agent
+// card. A capability call is an ordinary A2A message whose metadata maps
+// [ExtensionURI] to the capability's name, with the payload as a data part,
+// so any A2A client can make one:
+//
+//	{"message": {"role": "ROLE_USER", "messageId": "…",
+//	  "metadata": {"https://github.com/agentweave/agentweave-go/a2a/ext/capability/v1": "search"},
+//	  "parts": [{"data": {"query": "spiffe"}}]}}
+//
+// The [Handler] receives a [Call]: the caller's verified SPIFFE ID, the
+// payload ([Call.Decode]), and methods to report progress, artifacts and the
+// result. Returning nil completes the task; an error fails it.
+//
+// # Ownership
+//
+// A task belongs to the SPIFFE ID that created it. For anyone else it does
+// not exist: GetTask, CancelTask and SubscribeToTask answer TaskNotFound,
+// and ListTasks lists only the caller's own tasks.
+//
+// # Serving
+//
+// [NewHandler] mounts the engine behind a2a-go's bindings with AgentWeave's
+// fixes at the boundary: A2A-Version negotiation (1.0; 0.3 when the header
+// is missing; VersionNotSupportedError otherwise), a body limit enforced
+// before parsing, and an agent card ([BuildCard]) with ETag and
+// Cache-Control. Serve it with transport.Server, which authenticates every
+// caller by mTLS.
+package a2a

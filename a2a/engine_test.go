@@ -1,0 +1,513 @@
+package a2a_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
+	"github.com/a2aproject/a2a-go/v2/a2aclient"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/agentweave/agentweave-go/a2a"
+	"github.com/agentweave/agentweave-go/identity"
+	"github.com/agentweave/agentweave-go/identity/identitytest"
+	"github.com/agentweave/agentweave-go/transport"
+)
+
+var (
+	td       = spiffeid.RequireTrustDomainFromString("example.org")
+	agentID  = spiffeid.RequireFromString("spiffe://example.org/agent/search/dev")
+	aliceID  = spiffeid.RequireFromString("spiffe://example.org/agent/alice/dev")
+	bobID    = spiffeid.RequireFromString("spiffe://example.org/agent/bob/dev")
+	everyone = identity.MustParsePattern("spiffe://example.org/agent/**")
+)
+
+// env is an agent served over mTLS, and callers with their own identities.
+type env struct {
+	t       *testing.T
+	ca      *identitytest.CA
+	base    string
+	release chan struct{} // closes to let "slow" finish
+	engine  *a2a.Engine
+}
+
+func capabilities(release <-chan struct{}) []a2a.Capability {
+	return []a2a.Capability{
+		{Name: "echo", Description: "returns its input", Handler: func(ctx context.Context, c *a2a.Call) error {
+			data, _ := c.Data()
+			return c.Result(ctx, map[string]any{"echo": data, "caller": c.Caller.String()})
+		}},
+		{Name: "slow", Description: "works until released or canceled", Handler: func(ctx context.Context, c *a2a.Call) error {
+			if err := c.Progress(ctx, "started"); err != nil {
+				return err
+			}
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			return c.Artifact(ctx, "out", a2acore.NewTextPart("done"))
+		}},
+		{Name: "ask", Description: "asks a question first", Handler: func(ctx context.Context, c *a2a.Call) error {
+			if c.Text() == "42" {
+				return c.Complete(ctx, "thanks")
+			}
+			return c.RequireInput(ctx, "what is the answer?")
+		}},
+		{Name: "fail", Description: "always fails", Handler: func(context.Context, *a2a.Call) error {
+			return errors.New("the database is on fire")
+		}},
+		{Name: "boom", Description: "panics", Handler: func(context.Context, *a2a.Call) error {
+			panic("unexpected")
+		}},
+	}
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{t: t, ca: identitytest.NewCA(t, td), release: make(chan struct{})}
+	engine, err := a2a.NewEngine(a2a.EngineOptions{Capabilities: capabilities(e.release)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.engine = engine
+	ln, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.base = "https://" + ln.Addr().String()
+	card, err := a2a.BuildCard(a2a.CardOptions{Name: "search", Description: "finds things", URLs: []string{e.base}}, engine.Capabilities())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := a2a.NewHandler(engine, card, a2a.HandlerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := transport.NewServer(e.ca.Source(e.ca.CreateX509SVID(agentID)), identity.MatchPatterns(everyone), h, transport.ServerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() {
+		select {
+		case <-e.release:
+		default:
+			close(e.release)
+		}
+		_ = srv.Close()
+		_ = engine.Close()
+	})
+	return e
+}
+
+// httpClient is an mTLS client with the given identity.
+func (e *env) httpClient(id spiffeid.ID) *http.Client {
+	e.t.Helper()
+	c, err := transport.NewClient(e.ca.Source(e.ca.CreateX509SVID(id)), spiffeid.MatchID(agentID), transport.ClientOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(c.CloseIdleConnections)
+	return c
+}
+
+// client is a2a-go's client, over the JSON-RPC (or REST) binding, v1.0.
+func (e *env) client(id spiffeid.ID, binding a2acore.TransportProtocol) *a2aclient.Client {
+	e.t.Helper()
+	hc := e.httpClient(id)
+	card := e.card(hc)
+	var opt a2aclient.FactoryOption
+	if binding == a2acore.TransportProtocolHTTPJSON {
+		opt = a2aclient.WithRESTTransport(hc)
+	} else {
+		opt = a2aclient.WithJSONRPCTransport(hc)
+	}
+	var ifaces []*a2acore.AgentInterface
+	for _, i := range card.SupportedInterfaces {
+		if i.ProtocolBinding == binding && i.ProtocolVersion == a2acore.Version {
+			ifaces = append(ifaces, i)
+		}
+	}
+	c, err := a2aclient.NewFromEndpoints(e.t.Context(), ifaces, opt)
+	if err != nil {
+		e.t.Fatalf("a2aclient: %v", err)
+	}
+	return c
+}
+
+func (e *env) card(hc *http.Client) *a2acore.AgentCard {
+	e.t.Helper()
+	req, _ := http.NewRequestWithContext(e.t.Context(), http.MethodGet, e.base+a2a.CardPath, nil)
+	resp, err := hc.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var card a2acore.AgentCard
+	if err := json.NewDecoder(resp.Body).Decode(&card); err != nil {
+		e.t.Fatal(err)
+	}
+	return &card
+}
+
+func call(capability string, data any) *a2acore.SendMessageRequest {
+	if data == nil {
+		data = map[string]any{}
+	}
+	msg := a2acore.NewMessage(a2acore.MessageRoleUser, a2acore.NewDataPart(data))
+	msg.SetMeta(a2a.ExtensionURI, capability)
+	return &a2acore.SendMessageRequest{Message: msg}
+}
+
+// asTask checks a SendMessage result: asTask(t)(c.SendMessage(…)).
+func asTask(t *testing.T) func(a2acore.SendMessageResult, error) *a2acore.Task {
+	return func(r a2acore.SendMessageResult, err error) *a2acore.Task {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("SendMessage error = %v", err)
+		}
+		task, ok := r.(*a2acore.Task)
+		if !ok {
+			t.Fatalf("SendMessage result is %T, want *Task", r)
+		}
+		return task
+	}
+}
+
+func TestSendMessageBothBindings(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, b := range []a2acore.TransportProtocol{a2acore.TransportProtocolJSONRPC, a2acore.TransportProtocolHTTPJSON} {
+		t.Run(string(b), func(t *testing.T) {
+			t.Parallel()
+			c := e.client(aliceID, b)
+			task := asTask(t)(c.SendMessage(t.Context(), call("echo", map[string]any{"q": "spiffe"})))
+			if task.Status.State != a2acore.TaskStateCompleted {
+				t.Fatalf("state = %s, want completed", task.Status.State)
+			}
+			if len(task.Artifacts) != 1 || task.Artifacts[0].Name != "result" {
+				t.Fatalf("artifacts = %+v, want one named result", task.Artifacts)
+			}
+			got, _ := json.Marshal(task.Artifacts[0].Parts[0].Data())
+			want := `{"caller":"spiffe://example.org/agent/alice/dev","echo":{"q":"spiffe"}}`
+			if string(got) != want {
+				t.Errorf("result = %s, want %s", got, want)
+			}
+		})
+	}
+}
+
+func TestTasksBelongToTheirCreator(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	alice, bob := e.client(aliceID, a2acore.TransportProtocolJSONRPC), e.client(bobID, a2acore.TransportProtocolJSONRPC)
+	req := call("slow", nil)
+	req.Config = &a2acore.SendMessageConfig{ReturnImmediately: true}
+	task := asTask(t)(alice.SendMessage(t.Context(), req))
+
+	if _, err := bob.GetTask(t.Context(), &a2acore.GetTaskRequest{ID: task.ID}); !errors.Is(err, a2acore.ErrTaskNotFound) {
+		t.Errorf("bob GetTask error = %v, want TaskNotFound", err)
+	}
+	if _, err := bob.CancelTask(t.Context(), &a2acore.CancelTaskRequest{ID: task.ID}); !errors.Is(err, a2acore.ErrTaskNotFound) {
+		t.Errorf("bob CancelTask error = %v, want TaskNotFound", err)
+	}
+	for _, err := range bob.SubscribeToTask(t.Context(), &a2acore.SubscribeToTaskRequest{ID: task.ID}) {
+		if !errors.Is(err, a2acore.ErrTaskNotFound) {
+			t.Errorf("bob SubscribeToTask error = %v, want TaskNotFound", err)
+		}
+		break
+	}
+	if l, err := bob.ListTasks(t.Context(), &a2acore.ListTasksRequest{}); err != nil || len(l.Tasks) != 0 || l.TotalSize != 0 {
+		t.Errorf("bob ListTasks = %+v, %v; want none", l, err)
+	}
+	if l, err := alice.ListTasks(t.Context(), &a2acore.ListTasksRequest{}); err != nil || len(l.Tasks) != 1 || l.Tasks[0].ID != task.ID {
+		t.Errorf("alice ListTasks = %+v, %v; want her task", l, err)
+	}
+	if got, err := alice.GetTask(t.Context(), &a2acore.GetTaskRequest{ID: task.ID}); err != nil || got.ID != task.ID {
+		t.Errorf("alice GetTask = %v, %v", got, err)
+	}
+}
+
+func TestStreamingOrder(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client(aliceID, a2acore.TransportProtocolJSONRPC)
+	var kinds []string
+	for ev, err := range c.SendStreamingMessage(t.Context(), call("slow", nil)) {
+		if err != nil {
+			t.Fatalf("stream error = %v", err)
+		}
+		switch v := ev.(type) {
+		case *a2acore.Task:
+			kinds = append(kinds, "task:"+string(v.Status.State))
+		case *a2acore.TaskStatusUpdateEvent:
+			kinds = append(kinds, "status:"+string(v.Status.State))
+			if v.Status.State == a2acore.TaskStateWorking && v.Status.Message != nil {
+				close(e.release) // progress seen: let the handler finish
+			}
+		case *a2acore.TaskArtifactUpdateEvent:
+			kinds = append(kinds, "artifact:"+v.Artifact.Name)
+		default:
+			kinds = append(kinds, fmt.Sprintf("%T", ev))
+		}
+	}
+	want := "task:TASK_STATE_SUBMITTED status:TASK_STATE_WORKING status:TASK_STATE_WORKING artifact:out status:TASK_STATE_COMPLETED"
+	if got := strings.Join(kinds, " "); got != want {
+		t.Errorf("events = %s\nwant     %s", got, want)
+	}
+}
+
+func TestCancelAndSubscribe(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client(aliceID, a2acore.TransportProtocolJSONRPC)
+	req := call("slow", nil)
+	req.Config = &a2acore.SendMessageConfig{ReturnImmediately: true}
+	task := asTask(t)(c.SendMessage(t.Context(), req))
+
+	// A subscriber sees the snapshot, then the cancellation, then the end.
+	events := make(chan string, 10)
+	go func() {
+		defer close(events)
+		for ev, err := range c.SubscribeToTask(t.Context(), &a2acore.SubscribeToTaskRequest{ID: task.ID}) {
+			if err != nil {
+				events <- "error:" + err.Error()
+				return
+			}
+			switch v := ev.(type) {
+			case *a2acore.Task:
+				events <- "task"
+			case *a2acore.TaskStatusUpdateEvent:
+				events <- string(v.Status.State)
+			}
+		}
+	}()
+	if first := <-events; first != "task" {
+		t.Fatalf("first subscription event = %s, want the task", first)
+	}
+	canceled, err := c.CancelTask(t.Context(), &a2acore.CancelTaskRequest{ID: task.ID})
+	if err != nil || canceled.Status.State != a2acore.TaskStateCanceled {
+		t.Fatalf("CancelTask = %v, %v; want canceled", canceled, err)
+	}
+	var rest []string
+	for ev := range events {
+		rest = append(rest, ev)
+	}
+	if len(rest) == 0 || rest[len(rest)-1] != string(a2acore.TaskStateCanceled) {
+		t.Errorf("subscription after cancel = %v, want it to end with canceled", rest)
+	}
+	if _, err := c.CancelTask(t.Context(), &a2acore.CancelTaskRequest{ID: task.ID}); !errors.Is(err, a2acore.ErrTaskNotCancelable) {
+		t.Errorf("second CancelTask error = %v, want TaskNotCancelable", err)
+	}
+	for _, err := range c.SubscribeToTask(t.Context(), &a2acore.SubscribeToTaskRequest{ID: task.ID}) {
+		if !errors.Is(err, a2acore.ErrUnsupportedOperation) {
+			t.Errorf("SubscribeToTask on a finished task: error = %v, want UnsupportedOperation", err)
+		}
+		break
+	}
+}
+
+func TestInputRequiredThenResume(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client(aliceID, a2acore.TransportProtocolJSONRPC)
+	req := call("ask", nil)
+	req.Message.Parts = a2acore.ContentParts{a2acore.NewTextPart("hm")}
+	task := asTask(t)(c.SendMessage(t.Context(), req))
+	if task.Status.State != a2acore.TaskStateInputRequired {
+		t.Fatalf("state = %s, want input-required", task.Status.State)
+	}
+	answer := a2acore.NewMessageForTask(a2acore.MessageRoleUser, task, a2acore.NewTextPart("42"))
+	done := asTask(t)(c.SendMessage(t.Context(), &a2acore.SendMessageRequest{Message: answer}))
+	if done.Status.State != a2acore.TaskStateCompleted || done.ID != task.ID {
+		t.Fatalf("after the answer: %s %s, want completed %s", done.ID, done.Status.State, task.ID)
+	}
+	if n := len(done.History); n != 4 { // question, "what is…", answer, "thanks"
+		t.Errorf("history has %d messages, want 4", n)
+	}
+	again := a2acore.NewMessageForTask(a2acore.MessageRoleUser, task, a2acore.NewTextPart("more"))
+	if _, err := c.SendMessage(t.Context(), &a2acore.SendMessageRequest{Message: again}); !errors.Is(err, a2acore.ErrUnsupportedOperation) {
+		t.Errorf("message to a finished task: error = %v, want UnsupportedOperation", err)
+	}
+}
+
+func TestHandlerFailures(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client(aliceID, a2acore.TransportProtocolJSONRPC)
+	for name, want := range map[string]string{"fail": "the database is on fire", "boom": `capability "boom" failed unexpectedly`} {
+		task := asTask(t)(c.SendMessage(t.Context(), call(name, nil)))
+		if task.Status.State != a2acore.TaskStateFailed || task.Status.Message == nil || task.Status.Message.Parts[0].Text() != want {
+			t.Errorf("%s: status = %+v, want failed with %q", name, task.Status, want)
+		}
+	}
+}
+
+// rpc posts a raw JSON-RPC body and returns the error code (0 if none).
+func (e *env) rpc(body, version string) (int, string) {
+	e.t.Helper()
+	req, _ := http.NewRequestWithContext(e.t.Context(), http.MethodPost, e.base+"/", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if version != "" {
+		req.Header.Set("A2A-Version", version)
+	}
+	resp, err := e.httpClient(aliceID).Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out struct {
+		Error *struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		e.t.Fatalf("response %q is not JSON-RPC: %v", raw, err)
+	}
+	if out.Error == nil {
+		return 0, string(raw)
+	}
+	return out.Error.Code, out.Error.Message
+}
+
+func TestJSONRPCErrors(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	send := func(meta string) string {
+		return `{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{"message":{"messageId":"m1","role":"ROLE_USER","parts":[{"data":{}}],"metadata":{"` + a2a.ExtensionURI + `":` + meta + `}}}}`
+	}
+	tests := []struct {
+		name, body, version string
+		code                int
+		msg                 string
+	}{
+		{"malformed JSON", `{"jsonrpc":`, "1.0", -32700, ""},
+		{"not JSON-RPC 2.0", `{"jsonrpc":"1.0","id":1,"method":"GetTask"}`, "1.0", -32600, ""},
+		{"unknown method", `{"jsonrpc":"2.0","id":1,"method":"Frobnicate","params":{}}`, "1.0", -32601, ""},
+		{"bad params", `{"jsonrpc":"2.0","id":1,"method":"GetTask","params":{"id":7}}`, "1.0", -32602, ""},
+		{"no message", `{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{}}`, "1.0", -32602, "message"},
+		{"unknown capability", send(`"nope"`), "1.0", -32602, `unknown capability "nope": this agent offers ask, boom, echo, fail, slow`},
+		{"capability not a string", send(`7`), "1.0", -32602, "must be a capability name"},
+		{"unknown task", `{"jsonrpc":"2.0","id":1,"method":"GetTask","params":{"id":"nope"}}`, "1.0", -32001, `task "nope" not found`},
+		{"bad page token", `{"jsonrpc":"2.0","id":1,"method":"ListTasks","params":{"pageToken":"!!"}}`, "1.0", -32602, "pageToken"},
+		{"page too large", `{"jsonrpc":"2.0","id":1,"method":"ListTasks","params":{"pageSize":101}}`, "1.0", -32602, "pageSize"},
+		{"push not supported", `{"jsonrpc":"2.0","id":1,"method":"GetTaskPushNotificationConfig","params":{"taskId":"x","id":"y"}}`, "1.0", -32003, ""},
+		{"no extended card", `{"jsonrpc":"2.0","id":1,"method":"GetExtendedAgentCard","params":{}}`, "1.0", -32007, ""},
+		{"unsupported version", `{"jsonrpc":"2.0","id":1,"method":"GetTask","params":{"id":"x"}}`, "2.0", -32009, "A2A-Version"},
+		{"0.3 without header", `{"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{"id":"nope"}}`, "", -32001, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			code, msg := e.rpc(tt.body, tt.version)
+			if code != tt.code || !strings.Contains(msg, tt.msg) {
+				t.Errorf("code %d %q, want %d containing %q", code, msg, tt.code, tt.msg)
+			}
+		})
+	}
+}
+
+func TestBodyLimit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	big := bytes.Repeat([]byte("x"), a2a.DefaultMaxBodyBytes+1)
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, e.base+"/", bytes.NewReader(big))
+	req.Header.Set("A2A-Version", "1.0")
+	resp, err := e.httpClient(aliceID).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("status = %d, want 413", resp.StatusCode)
+	}
+}
+
+func TestListPagination(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client(aliceID, a2acore.TransportProtocolJSONRPC)
+	for i := range 5 {
+		asTask(t)(c.SendMessage(t.Context(), call("echo", map[string]any{"i": i})))
+	}
+	seen := map[a2acore.TaskID]bool{}
+	token, pages := "", 0
+	var last time.Time
+	for {
+		page, err := c.ListTasks(t.Context(), &a2acore.ListTasksRequest{PageSize: 2, PageToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		if page.TotalSize != 5 {
+			t.Errorf("totalSize = %d, want 5", page.TotalSize)
+		}
+		for _, task := range page.Tasks {
+			if seen[task.ID] {
+				t.Errorf("task %s on two pages", task.ID)
+			}
+			seen[task.ID] = true
+			if ts := *task.Status.Timestamp; !last.IsZero() && ts.After(last) {
+				t.Errorf("tasks not in descending update order")
+			}
+			last = *task.Status.Timestamp
+			if len(task.Artifacts) != 0 {
+				t.Errorf("artifacts listed without includeArtifacts")
+			}
+		}
+		if token = page.NextPageToken; token == "" {
+			break
+		}
+	}
+	if pages != 3 || len(seen) != 5 {
+		t.Errorf("%d pages, %d tasks; want 3 pages, 5 tasks", pages, len(seen))
+	}
+}
+
+func TestAgentCard(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	hc := e.httpClient(aliceID)
+	get := func(etag string) (int, http.Header) {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, e.base+a2a.CardPath, nil)
+		if etag != "" {
+			req.Header.Set("If-None-Match", etag)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode, resp.Header
+	}
+	status, h := get("")
+	etag := h.Get("ETag")
+	if status != http.StatusOK || etag == "" || !strings.HasPrefix(h.Get("Cache-Control"), "max-age=") {
+		t.Fatalf("card: status %d, ETag %q, Cache-Control %q", status, etag, h.Get("Cache-Control"))
+	}
+	if again, _ := get(etag); again != http.StatusNotModified {
+		t.Errorf("conditional GET status = %d, want 304", again)
+	}
+	card := e.card(hc)
+	if len(card.Skills) != 5 || card.Skills[0].ID != "ask" {
+		t.Errorf("skills = %+v, want the 5 capabilities", card.Skills)
+	}
+	if _, ok := card.SecuritySchemes[a2a.MTLSSchemeName].(a2acore.MutualTLSSecurityScheme); !ok || len(card.SecurityRequirements) != 1 {
+		t.Errorf("security = %+v / %+v, want mTLS declared and required", card.SecuritySchemes, card.SecurityRequirements)
+	}
+	if len(card.SupportedInterfaces) != 4 || card.SupportedInterfaces[0].URL != e.base {
+		t.Errorf("interfaces = %+v", card.SupportedInterfaces)
+	}
+}

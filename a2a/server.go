@@ -1,0 +1,306 @@
+package a2a
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
+	"github.com/a2aproject/a2a-go/v2/a2acompat/a2av0"
+	"github.com/a2aproject/a2a-go/v2/a2asrv"
+)
+
+// CardPath is where the agent card is served.
+const CardPath = "/.well-known/agent-card.json"
+
+// DefaultMaxBodyBytes bounds request bodies when HandlerOptions leaves it 0.
+const DefaultMaxBodyBytes = 1 << 20
+
+// HandlerOptions configures [NewHandler].
+type HandlerOptions struct {
+	// MaxBodyBytes bounds request bodies; larger ones are refused before
+	// they are read. Default 1 MiB.
+	MaxBodyBytes int64
+	// CardMaxAge is the agent card's Cache-Control max-age. Default 5m.
+	CardMaxAge time.Duration
+	// KeepAlive is the interval of SSE keep-alive comments on streams.
+	// Default 15s.
+	KeepAlive time.Duration
+}
+
+// NewHandler serves the engine over A2A's JSON-RPC binding (POST /) and
+// HTTP+JSON binding (the other paths), and the agent card at [CardPath].
+//
+// Versions: requests with A2A-Version 1.0 (header or query parameter) get
+// the 1.0 bindings; requests without one are 0.3 clients, as the spec says,
+// and get a2a-go's 0.3 compatibility bindings (REST under /v1); any other
+// version gets VersionNotSupportedError in the binding's own error format.
+// It expects to run behind [transport.Server], which puts the caller's
+// verified SPIFFE ID in the request context.
+func NewHandler(e *Engine, card *a2acore.AgentCard, opts HandlerOptions) (http.Handler, error) {
+	if e == nil || card == nil {
+		return nil, errors.New("a2a: handler needs an engine and an agent card")
+	}
+	cardJSON, err := json.Marshal(card)
+	if err != nil {
+		return nil, fmt.Errorf("a2a: encode agent card: %w", err)
+	}
+	// 0.3 clients that ask for it explicitly get the card in the union of
+	// both formats (a2a-go's compat encoding); everyone else gets 1.0.
+	compatJSON, err := a2av0.NewStaticAgentCardProducer(card).(a2asrv.AgentCardJSONProducer).CardJSON(context.Background())
+	if err != nil {
+		return nil, fmt.Errorf("a2a: encode 0.3 agent card: %w", err)
+	}
+	limit := opts.MaxBodyBytes
+	if limit <= 0 {
+		limit = DefaultMaxBodyBytes
+	}
+	maxAge := opts.CardMaxAge
+	if maxAge <= 0 {
+		maxAge = 5 * time.Minute
+	}
+	keepAlive := opts.KeepAlive
+	if keepAlive <= 0 {
+		keepAlive = 15 * time.Second
+	}
+	ka := a2asrv.WithTransportKeepAlive(keepAlive)
+	reject := versionRejecter{}
+	h := &handler{
+		card:     map[bool]cardBytes{false: newCardBytes(cardJSON), true: newCardBytes(compatJSON)},
+		cacheCtl: "max-age=" + strconv.Itoa(int(maxAge.Seconds())),
+		limit:    limit,
+		rpc:      map[string]http.Handler{"1.0": a2asrv.NewJSONRPCHandler(e, ka), "0.3": a2av0.NewJSONRPCHandler(e, ka), "": a2asrv.NewJSONRPCHandler(reject)},
+		rest:     map[string]http.Handler{"1.0": a2asrv.NewRESTHandler(e, ka), "0.3": a2av0.NewRESTHandler(e, ka), "": a2asrv.NewRESTHandler(reject)},
+	}
+	return h, nil
+}
+
+type handler struct {
+	card     map[bool]cardBytes // by "0.3 asked for"
+	cacheCtl string
+	limit    int64
+	rpc      map[string]http.Handler // by served version; "" rejects
+	rest     map[string]http.Handler
+}
+
+// cardBytes is an encoded card and its entity tag.
+type cardBytes struct {
+	body []byte
+	etag string
+}
+
+func newCardBytes(b []byte) cardBytes {
+	sum := sha256.Sum256(b)
+	return cardBytes{body: b, etag: `"` + hex.EncodeToString(sum[:16]) + `"`}
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == CardPath {
+		h.serveCard(w, r)
+		return
+	}
+	if r.ContentLength > h.limit {
+		http.Error(w, fmt.Sprintf("request body of %d bytes is larger than the limit of %d bytes", r.ContentLength, h.limit), http.StatusRequestEntityTooLarge)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, h.limit)
+	v := served(requestedVersion(r))
+	if r.URL.Path == "/" {
+		h.rpc[v].ServeHTTP(w, r)
+		return
+	}
+	h.rest[v].ServeHTTP(w, r)
+}
+
+// requestedVersion is the A2A-Version of the request: header first, then
+// query parameter; "" when neither is set.
+func requestedVersion(r *http.Request) string {
+	if v := r.Header.Get(a2acore.SvcParamVersion); v != "" {
+		return strings.TrimSpace(v)
+	}
+	return r.URL.Query().Get(a2acore.SvcParamVersion)
+}
+
+// served maps a requested version to the binding that serves it: "1.0",
+// "0.3" (also for a missing version, as the spec says), or "" (refused).
+func served(v string) string {
+	switch v {
+	case "1.0":
+		return "1.0"
+	case "", "0.3":
+		return "0.3"
+	}
+	return ""
+}
+
+func (h *handler) serveCard(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	card := h.card[requestedVersion(r) == "0.3"]
+	w.Header().Set("ETag", card.etag)
+	w.Header().Set("Cache-Control", h.cacheCtl)
+	w.Header().Add("Vary", a2acore.SvcParamVersion)
+	if match := r.Header.Get("If-None-Match"); match != "" && etagMatches(match, card.etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(card.body)))
+	if r.Method == http.MethodHead {
+		return
+	}
+	_, _ = w.Write(card.body)
+}
+
+// etagMatches implements If-None-Match's weak comparison for a list of tags.
+func etagMatches(header, etag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == "*" || t == etag {
+			return true
+		}
+	}
+	return false
+}
+
+// versionRejecter answers every method with VersionNotSupportedError, so
+// the refusal comes in the binding's own wire format.
+type versionRejecter struct{}
+
+var errVersion = a2acore.NewError(a2acore.ErrVersionNotSupported,
+	"this A2A-Version is not supported: this agent serves 1.0 (send \"A2A-Version: 1.0\") and 0.3 (no header)")
+
+func (versionRejecter) GetTask(context.Context, *a2acore.GetTaskRequest) (*a2acore.Task, error) {
+	return nil, errVersion
+}
+
+func (versionRejecter) ListTasks(context.Context, *a2acore.ListTasksRequest) (*a2acore.ListTasksResponse, error) {
+	return nil, errVersion
+}
+
+func (versionRejecter) CancelTask(context.Context, *a2acore.CancelTaskRequest) (*a2acore.Task, error) {
+	return nil, errVersion
+}
+
+func (versionRejecter) SendMessage(context.Context, *a2acore.SendMessageRequest) (a2acore.SendMessageResult, error) {
+	return nil, errVersion
+}
+
+func (versionRejecter) SubscribeToTask(context.Context, *a2acore.SubscribeToTaskRequest) iter.Seq2[a2acore.Event, error] {
+	return func(yield func(a2acore.Event, error) bool) { yield(nil, errVersion) }
+}
+
+func (versionRejecter) SendStreamingMessage(context.Context, *a2acore.SendMessageRequest) iter.Seq2[a2acore.Event, error] {
+	return func(yield func(a2acore.Event, error) bool) { yield(nil, errVersion) }
+}
+
+func (versionRejecter) GetTaskPushConfig(context.Context, *a2acore.GetTaskPushConfigRequest) (*a2acore.PushConfig, error) {
+	return nil, errVersion
+}
+
+func (versionRejecter) ListTaskPushConfigs(context.Context, *a2acore.ListTaskPushConfigRequest) (*a2acore.ListTaskPushConfigResponse, error) {
+	return nil, errVersion
+}
+
+func (versionRejecter) CreateTaskPushConfig(context.Context, *a2acore.PushConfig) (*a2acore.PushConfig, error) {
+	return nil, errVersion
+}
+
+func (versionRejecter) DeleteTaskPushConfig(context.Context, *a2acore.DeleteTaskPushConfigRequest) error {
+	return errVersion
+}
+
+func (versionRejecter) GetExtendedAgentCard(context.Context, *a2acore.GetExtendedAgentCardRequest) (*a2acore.AgentCard, error) {
+	return nil, errVersion
+}
+
+// CardOptions describe an agent for its card.
+type CardOptions struct {
+	// Name and Description of the agent (required).
+	Name        string
+	Description string
+	// Version of the agent (default "0.0.0").
+	Version string
+	// URLs are the agent's public base URLs (https), preferred first.
+	URLs []string
+	// Provider, if set, names the organisation behind the agent.
+	Provider *a2acore.AgentProvider
+	// DocumentationURL, if set, points at the agent's docs.
+	DocumentationURL string
+}
+
+// MTLSSchemeName names the card's security scheme.
+const MTLSSchemeName a2acore.SecuritySchemeName = "mtls"
+
+// BuildCard makes the agent card: one skill per capability, the JSON-RPC
+// and HTTP+JSON interfaces (1.0 and 0.3) at every URL, streaming on, and
+// mutual TLS declared as the one required security scheme.
+func BuildCard(opts CardOptions, caps []Capability) (*a2acore.AgentCard, error) {
+	var errs []error
+	if strings.TrimSpace(opts.Name) == "" {
+		errs = append(errs, errors.New("card: name is required"))
+	}
+	if strings.TrimSpace(opts.Description) == "" {
+		errs = append(errs, errors.New("card: description is required"))
+	}
+	if len(opts.URLs) == 0 {
+		errs = append(errs, errors.New("card: at least one public URL is required"))
+	}
+	card := &a2acore.AgentCard{
+		Name:               opts.Name,
+		Description:        opts.Description,
+		Version:            opts.Version,
+		Provider:           opts.Provider,
+		DocumentationURL:   opts.DocumentationURL,
+		DefaultInputModes:  []string{"application/json", "text/plain"},
+		DefaultOutputModes: []string{"application/json", "text/plain"},
+		Capabilities: a2acore.AgentCapabilities{
+			Streaming: true,
+			Extensions: []a2acore.AgentExtension{{
+				URI:         ExtensionURI,
+				Description: "AgentWeave capability routing: message metadata maps this URI to the name of the skill to run; the payload is a data part.",
+			}},
+		},
+		SecuritySchemes: a2acore.NamedSecuritySchemes{
+			MTLSSchemeName: a2acore.MutualTLSSecurityScheme{Description: "Mutual TLS with SPIFFE X509-SVIDs; the caller's identity is the SPIFFE ID in its certificate."},
+		},
+		SecurityRequirements: a2acore.SecurityRequirementsOptions{{MTLSSchemeName: {}}},
+	}
+	if card.Version == "" {
+		card.Version = "0.0.0"
+	}
+	for _, raw := range opts.URLs {
+		u, err := url.Parse(raw)
+		if err != nil || u.Scheme != "https" || u.Host == "" {
+			errs = append(errs, fmt.Errorf("card: URL %q must be an absolute https URL", raw))
+			continue
+		}
+		for _, v := range []a2acore.ProtocolVersion{a2acore.Version, a2av0.Version} {
+			card.SupportedInterfaces = append(card.SupportedInterfaces,
+				&a2acore.AgentInterface{URL: raw, ProtocolBinding: a2acore.TransportProtocolJSONRPC, ProtocolVersion: v},
+				&a2acore.AgentInterface{URL: raw, ProtocolBinding: a2acore.TransportProtocolHTTPJSON, ProtocolVersion: v})
+		}
+	}
+	for _, c := range caps {
+		card.Skills = append(card.Skills, a2acore.AgentSkill{
+			ID: c.Name, Name: c.Name, Description: c.Description,
+			Tags: append([]string{"agentweave"}, c.Tags...), Examples: c.Examples,
+		})
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("a2a: %w", err)
+	}
+	return card, nil
+}

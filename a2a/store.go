@@ -1,0 +1,235 @@
+package a2a
+
+import (
+	"cmp"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+)
+
+// Store keeps task snapshots, each owned by the SPIFFE ID that created it.
+// Snapshots are immutable: the engine never changes a task it has stored,
+// it stores a new one; implementations may keep the pointers they are given
+// and callers must not modify the tasks they get. Lookups by another owner
+// behave exactly like lookups of a task that does not exist.
+type Store interface {
+	// Create stores a new task. It fails if the ID is taken.
+	Create(ctx context.Context, owner spiffeid.ID, t *a2acore.Task) error
+	// Save replaces the snapshot of an existing task of owner.
+	Save(ctx context.Context, owner spiffeid.ID, t *a2acore.Task) error
+	// Get returns owner's task, or an error wrapping a2a.ErrTaskNotFound.
+	Get(ctx context.Context, owner spiffeid.ID, id a2acore.TaskID) (*a2acore.Task, error)
+	// List returns one page of owner's tasks, most recently updated first.
+	List(ctx context.Context, owner spiffeid.ID, q ListQuery) (ListPage, error)
+}
+
+// ListQuery selects tasks for [Store.List]. Zero fields do not filter.
+type ListQuery struct {
+	ContextID    string
+	State        a2acore.TaskState
+	UpdatedAfter time.Time
+	PageSize     int    // 1..100
+	After        Cursor // zero: first page
+}
+
+// ListPage is one page of tasks.
+type ListPage struct {
+	Tasks []*a2acore.Task
+	Total int    // matching tasks, all pages
+	Next  Cursor // zero on the last page
+}
+
+// Cursor marks a position in the list order (status timestamp descending,
+// then ID descending).
+type Cursor struct {
+	Updated time.Time
+	ID      a2acore.TaskID
+}
+
+// IsZero reports whether c is the start of the list.
+func (c Cursor) IsZero() bool { return c.ID == "" }
+
+// cursorJSON is the page token's content before base64url.
+type cursorJSON struct {
+	T  int64  `json:"t"`
+	ID string `json:"id"`
+}
+
+// Token encodes the cursor as an opaque page token; the zero cursor is "".
+func (c Cursor) Token() string {
+	if c.IsZero() {
+		return ""
+	}
+	b, _ := json.Marshal(cursorJSON{T: c.Updated.UnixNano(), ID: string(c.ID)})
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// maxTokenLen bounds page tokens: a cursor never needs more.
+const maxTokenLen = 512
+
+// ParseCursor decodes a page token made by [Cursor.Token].
+func ParseCursor(token string) (Cursor, error) {
+	if token == "" {
+		return Cursor{}, nil
+	}
+	if len(token) > maxTokenLen {
+		return Cursor{}, fmt.Errorf("page token is %d bytes, longer than any token this agent issues", len(token))
+	}
+	b, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil {
+		return Cursor{}, errors.New("page token is not one this agent issued (bad encoding)")
+	}
+	var c cursorJSON
+	if err := json.Unmarshal(b, &c); err != nil || c.ID == "" {
+		return Cursor{}, errors.New("page token is not one this agent issued")
+	}
+	return Cursor{Updated: time.Unix(0, c.T).UTC(), ID: a2acore.TaskID(c.ID)}, nil
+}
+
+// before reports whether a task at (t, id) comes after cursor c in list
+// order, i.e. belongs to the page that starts after c.
+func (c Cursor) before(t time.Time, id a2acore.TaskID) bool {
+	if c.IsZero() {
+		return true
+	}
+	if !t.Equal(c.Updated) {
+		return t.Before(c.Updated)
+	}
+	return id < c.ID
+}
+
+// updatedAt is a task's position in list order.
+func updatedAt(t *a2acore.Task) time.Time {
+	if t.Status.Timestamp != nil {
+		return *t.Status.Timestamp
+	}
+	return time.Time{}
+}
+
+// DefaultMemoryLimit is how many tasks a [MemoryStore] keeps by default.
+const DefaultMemoryLimit = 10_000
+
+// MemoryStore is a [Store] in process memory: fast, lost on restart. When
+// it holds more than its limit, the oldest finished tasks are dropped. It is
+// safe for concurrent use.
+type MemoryStore struct {
+	limit int
+
+	mu    sync.RWMutex
+	tasks map[a2acore.TaskID]memTask
+}
+
+type memTask struct {
+	owner spiffeid.ID
+	task  *a2acore.Task
+}
+
+var _ Store = (*MemoryStore)(nil)
+
+// NewMemoryStore returns a store that keeps at most limit tasks
+// (default [DefaultMemoryLimit] when limit <= 0).
+func NewMemoryStore(limit int) *MemoryStore {
+	if limit <= 0 {
+		limit = DefaultMemoryLimit
+	}
+	return &MemoryStore{limit: limit, tasks: map[a2acore.TaskID]memTask{}}
+}
+
+// Create implements [Store].
+func (s *MemoryStore) Create(_ context.Context, owner spiffeid.ID, t *a2acore.Task) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.tasks[t.ID]; ok {
+		return fmt.Errorf("a2a: task %s already exists", t.ID)
+	}
+	if len(s.tasks) >= s.limit {
+		s.evictLocked()
+	}
+	s.tasks[t.ID] = memTask{owner: owner, task: t}
+	return nil
+}
+
+// evictLocked drops the least recently updated finished task; if every
+// task is still running, nothing is dropped (the limit is soft then).
+func (s *MemoryStore) evictLocked() {
+	var victim a2acore.TaskID
+	var oldest time.Time
+	for id, mt := range s.tasks {
+		if !mt.task.Status.State.Terminal() {
+			continue
+		}
+		if u := updatedAt(mt.task); victim == "" || u.Before(oldest) {
+			victim, oldest = id, u
+		}
+	}
+	if victim != "" {
+		delete(s.tasks, victim)
+	}
+}
+
+// Save implements [Store].
+func (s *MemoryStore) Save(_ context.Context, owner spiffeid.ID, t *a2acore.Task) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	mt, ok := s.tasks[t.ID]
+	if !ok || mt.owner != owner {
+		return fmt.Errorf("%w: %s", a2acore.ErrTaskNotFound, t.ID)
+	}
+	s.tasks[t.ID] = memTask{owner: owner, task: t}
+	return nil
+}
+
+// Get implements [Store].
+func (s *MemoryStore) Get(_ context.Context, owner spiffeid.ID, id a2acore.TaskID) (*a2acore.Task, error) {
+	s.mu.RLock()
+	mt, ok := s.tasks[id]
+	s.mu.RUnlock()
+	if !ok || mt.owner != owner {
+		return nil, fmt.Errorf("%w: %s", a2acore.ErrTaskNotFound, id)
+	}
+	return mt.task, nil
+}
+
+// List implements [Store].
+func (s *MemoryStore) List(_ context.Context, owner spiffeid.ID, q ListQuery) (ListPage, error) {
+	s.mu.RLock()
+	var match []*a2acore.Task
+	for _, mt := range s.tasks {
+		t := mt.task
+		if mt.owner != owner ||
+			(q.ContextID != "" && t.ContextID != q.ContextID) ||
+			(q.State != a2acore.TaskStateUnspecified && t.Status.State != q.State) ||
+			(!q.UpdatedAfter.IsZero() && !updatedAt(t).After(q.UpdatedAfter)) {
+			continue
+		}
+		match = append(match, t)
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(match, func(a, b *a2acore.Task) int {
+		if c := updatedAt(b).Compare(updatedAt(a)); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.ID, a.ID)
+	})
+	page := ListPage{Total: len(match)}
+	for _, t := range match {
+		if !q.After.before(updatedAt(t), t.ID) {
+			continue
+		}
+		if len(page.Tasks) == q.PageSize {
+			last := page.Tasks[len(page.Tasks)-1]
+			page.Next = Cursor{Updated: updatedAt(last), ID: last.ID}
+			break
+		}
+		page.Tasks = append(page.Tasks, t)
+	}
+	return page, nil
+}

@@ -1,0 +1,184 @@
+package a2a
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+)
+
+// liveTask is a task that has not reached a terminal state: its latest
+// snapshot, its subscribers and the cancel function of its running handler.
+// Every change goes through apply, which builds a new snapshot (the old one
+// is never modified, so readers may hold it without locks), stores it, and
+// hands the event to every subscriber in order.
+type liveTask struct {
+	engine *Engine
+	owner  spiffeid.ID
+	cap    string
+
+	mu      sync.Mutex
+	snap    *a2acore.Task
+	subs    map[*subscriber]struct{}
+	cancel  context.CancelFunc // of the running handler, nil when idle
+	running bool
+	closed  bool
+}
+
+// snapshot returns the current snapshot.
+func (t *liveTask) snapshot() *a2acore.Task {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.snap
+}
+
+// apply records ev: a new snapshot, saved, then published. Events after a
+// terminal state are refused with ErrTaskClosed. The store write is not
+// cut short by ctx's cancellation (a state change is recorded whole).
+func (t *liveTask) apply(ctx context.Context, ev a2acore.Event) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return ErrTaskClosed
+	}
+	next := nextSnapshot(t.snap, ev)
+	if err := t.engine.store.Save(context.WithoutCancel(ctx), t.owner, next); err != nil {
+		return err
+	}
+	t.snap = next
+	for s := range t.subs {
+		s.push(ev)
+	}
+	if next.Status.State.Terminal() {
+		t.closeLocked()
+	}
+	return nil
+}
+
+// closeLocked ends the task's life: subscribers are told, the handler's
+// context is canceled, and the engine forgets the task.
+func (t *liveTask) closeLocked() {
+	t.closed = true
+	for s := range t.subs {
+		s.close()
+	}
+	t.subs = nil
+	if t.cancel != nil {
+		t.cancel()
+	}
+	t.engine.forget(t.snap.ID)
+}
+
+// subscribe registers a subscriber that receives every event from now on;
+// the second result is the snapshot it starts from.
+func (t *liveTask) subscribe() (*subscriber, *a2acore.Task) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := newSubscriber()
+	if t.closed {
+		s.close()
+		return s, t.snap
+	}
+	t.subs[s] = struct{}{}
+	return s, t.snap
+}
+
+func (t *liveTask) unsubscribe(s *subscriber) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.subs, s)
+}
+
+// nextSnapshot returns a new task that is prev with ev applied. It copies
+// only what changes: the Task struct and the slice or artifact it touches.
+func nextSnapshot(prev *a2acore.Task, ev a2acore.Event) *a2acore.Task {
+	next := *prev
+	switch e := ev.(type) {
+	case *a2acore.TaskStatusUpdateEvent:
+		next.Status = e.Status
+		if e.Status.Message != nil {
+			next.History = append(slices.Clip(prev.History), e.Status.Message)
+		}
+	case *a2acore.TaskArtifactUpdateEvent:
+		next.Artifacts = mergeArtifact(prev.Artifacts, e)
+	case *a2acore.Message:
+		next.History = append(slices.Clip(prev.History), e)
+	}
+	if next.Status.Timestamp == nil {
+		now := time.Now().UTC()
+		next.Status.Timestamp = &now
+	}
+	return &next
+}
+
+// mergeArtifact returns artifacts with e applied: appended parts for an
+// existing artifact when e.Append, otherwise added or replaced.
+func mergeArtifact(arts []*a2acore.Artifact, e *a2acore.TaskArtifactUpdateEvent) []*a2acore.Artifact {
+	i := slices.IndexFunc(arts, func(a *a2acore.Artifact) bool { return a.ID == e.Artifact.ID })
+	if i < 0 {
+		return append(slices.Clip(arts), e.Artifact)
+	}
+	out := slices.Clone(arts)
+	if e.Append {
+		merged := *arts[i]
+		merged.Parts = append(slices.Clip(arts[i].Parts), e.Artifact.Parts...)
+		out[i] = &merged
+	} else {
+		out[i] = e.Artifact
+	}
+	return out
+}
+
+// subscriber is an unbounded, ordered event queue for one stream: the task
+// never waits for a slow reader, and a reader never misses an event.
+type subscriber struct {
+	mu     sync.Mutex
+	queue  []a2acore.Event
+	closed bool
+	signal chan struct{}
+}
+
+func newSubscriber() *subscriber { return &subscriber{signal: make(chan struct{}, 1)} }
+
+func (s *subscriber) push(ev a2acore.Event) {
+	s.mu.Lock()
+	s.queue = append(s.queue, ev)
+	s.mu.Unlock()
+	s.wake()
+}
+
+func (s *subscriber) close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.wake()
+}
+
+func (s *subscriber) wake() {
+	select {
+	case s.signal <- struct{}{}:
+	default:
+	}
+}
+
+// next waits for queued events; done reports that the task ended and
+// nothing more will come.
+func (s *subscriber) next(ctx context.Context) (events []a2acore.Event, done bool, err error) {
+	for {
+		s.mu.Lock()
+		events, s.queue = s.queue, nil
+		closed := s.closed
+		s.mu.Unlock()
+		if len(events) > 0 || closed {
+			return events, closed, nil
+		}
+		select {
+		case <-s.signal:
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		}
+	}
+}
