@@ -300,8 +300,8 @@ func (e *Engine) resume(ctx context.Context, caller spiffeid.ID, m *a2acore.Mess
 // trace context) but not its deadline: the task outlives the request. It is
 // canceled by CancelTask and by the engine's shutdown.
 func (e *Engine) run(reqCtx context.Context, lt *liveTask, c Capability, msg *a2acore.Message) {
-	ctx, cancel := context.WithCancel(context.WithoutCancel(reqCtx)) //nolint:contextcheck // deliberately detached from the request, see above
-	stopOnShutdown := context.AfterFunc(e.base, cancel)
+	ctx, cancel := context.WithCancel(context.WithoutCancel(reqCtx))
+	stopOnShutdown := context.AfterFunc(e.base, cancel) //nolint:contextcheck // the engine, not the request, ends tasks
 	lt.mu.Lock()
 	lt.cancel, lt.running = cancel, true
 	lt.mu.Unlock()
