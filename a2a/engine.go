@@ -255,7 +255,7 @@ func (e *Engine) begin(ctx context.Context, req *a2acore.SendMessageRequest) (*l
 	if err := e.store.Create(ctx, caller, task); err != nil {
 		return nil, nil, nil, fmt.Errorf("a2a: store task: %w", err)
 	}
-	lt := &liveTask{engine: e, owner: caller, cap: capability.Name, snap: task, subs: map[*subscriber]struct{}{}}
+	lt := &liveTask{engine: e, owner: caller, cap: capability.Name, snap: task, version: 1, subs: map[*subscriber]struct{}{}}
 	e.mu.Lock()
 	e.live[task.ID] = lt
 	e.mu.Unlock()
@@ -268,7 +268,7 @@ func (e *Engine) begin(ctx context.Context, req *a2acore.SendMessageRequest) (*l
 func (e *Engine) resume(ctx context.Context, caller spiffeid.ID, m *a2acore.Message) (*liveTask, *subscriber, *a2acore.Task, error) {
 	lt := e.lookup(caller, m.TaskID)
 	if lt == nil {
-		t, err := e.store.Get(ctx, caller, m.TaskID)
+		t, _, err := e.store.Get(ctx, caller, m.TaskID)
 		if err != nil {
 			return nil, nil, nil, taskNotFound(m.TaskID)
 		}
@@ -449,7 +449,7 @@ func (e *Engine) SubscribeToTask(ctx context.Context, req *a2acore.SubscribeToTa
 // endedOrMissing is the error for a task that is not live: unsupported for
 // a finished task of the caller's, not found otherwise.
 func (e *Engine) endedOrMissing(ctx context.Context, caller spiffeid.ID, id a2acore.TaskID) error {
-	t, err := e.store.Get(ctx, caller, id)
+	t, _, err := e.store.Get(ctx, caller, id)
 	if err != nil {
 		return taskNotFound(id)
 	}
@@ -472,7 +472,7 @@ func (e *Engine) GetTask(ctx context.Context, req *a2acore.GetTaskRequest) (*a2a
 	if lt := e.lookup(caller, req.ID); lt != nil {
 		return withHistory(lt.snapshot(), req.HistoryLength), nil
 	}
-	t, err := e.store.Get(ctx, caller, req.ID)
+	t, _, err := e.store.Get(ctx, caller, req.ID)
 	if err != nil {
 		if errors.Is(err, a2acore.ErrTaskNotFound) {
 			return nil, taskNotFound(req.ID)
@@ -555,11 +555,7 @@ func (e *Engine) CancelTask(ctx context.Context, req *a2acore.CancelTaskRequest)
 	}
 	lt := e.lookup(caller, req.ID)
 	if lt == nil {
-		t, err := e.store.Get(ctx, caller, req.ID)
-		if err != nil {
-			return nil, taskNotFound(req.ID)
-		}
-		return nil, a2acore.NewError(a2acore.ErrTaskNotCancelable, fmt.Sprintf("task %q has already ended (%s)", req.ID, t.Status.State))
+		return e.cancelStored(ctx, caller, req.ID)
 	}
 	info := a2acore.TaskInfo{TaskID: req.ID, ContextID: lt.snapshot().ContextID}
 	if err := lt.apply(ctx, a2acore.NewStatusUpdateEvent(info, a2acore.TaskStateCanceled, nil)); err != nil {
@@ -570,6 +566,28 @@ func (e *Engine) CancelTask(ctx context.Context, req *a2acore.CancelTaskRequest)
 		return nil, fmt.Errorf("a2a: cancel task: %w", err)
 	}
 	return lt.snapshot(), nil
+}
+
+// cancelStored cancels a task this engine is not running: one another
+// replica runs (it sees the cancellation at its next update) or one left
+// unfinished by an earlier process.
+func (e *Engine) cancelStored(ctx context.Context, caller spiffeid.ID, id a2acore.TaskID) (*a2acore.Task, error) {
+	for range 5 {
+		t, v, err := e.store.Get(ctx, caller, id)
+		if err != nil {
+			return nil, taskNotFound(id)
+		}
+		if t.Status.State.Terminal() {
+			return nil, a2acore.NewError(a2acore.ErrTaskNotCancelable, fmt.Sprintf("task %q has already ended (%s)", id, t.Status.State))
+		}
+		next := nextSnapshot(t, a2acore.NewStatusUpdateEvent(t, a2acore.TaskStateCanceled, nil))
+		if _, err := e.store.Update(ctx, caller, next, v); err == nil {
+			return next, nil
+		} else if !errors.Is(err, ErrConflict) {
+			return nil, fmt.Errorf("a2a: cancel task: %w", err)
+		}
+	}
+	return nil, fmt.Errorf("a2a: cancel task %q: it kept changing; try again", id)
 }
 
 var errNoPush = a2acore.NewError(a2acore.ErrPushNotificationNotSupported, "push notifications are not supported by this agent")

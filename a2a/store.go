@@ -16,20 +16,33 @@ import (
 )
 
 // Store keeps task snapshots, each owned by the SPIFFE ID that created it.
+//
 // Snapshots are immutable: the engine never changes a task it has stored,
 // it stores a new one; implementations may keep the pointers they are given
 // and callers must not modify the tasks they get. Lookups by another owner
 // behave exactly like lookups of a task that does not exist.
+//
+// Every task has a version, 1 when created and one more at each update.
+// Update is a compare-and-swap on it, so replicas sharing a store never
+// overwrite each other's changes (a task canceled through one replica stays
+// canceled). Implementations must be safe for concurrent use.
 type Store interface {
-	// Create stores a new task. It fails if the ID is taken.
+	// Create stores a new task at version 1. It fails if the ID is taken.
 	Create(ctx context.Context, owner spiffeid.ID, t *a2acore.Task) error
-	// Save replaces the snapshot of an existing task of owner.
-	Save(ctx context.Context, owner spiffeid.ID, t *a2acore.Task) error
-	// Get returns owner's task, or an error wrapping a2a.ErrTaskNotFound.
-	Get(ctx context.Context, owner spiffeid.ID, id a2acore.TaskID) (*a2acore.Task, error)
+	// Update stores t as the next version of owner's task if the stored
+	// version is still version, and returns the new version. Otherwise it
+	// returns an error wrapping ErrConflict (or a2a.ErrTaskNotFound).
+	Update(ctx context.Context, owner spiffeid.ID, t *a2acore.Task, version int64) (int64, error)
+	// Get returns owner's task and its version, or an error wrapping
+	// a2a.ErrTaskNotFound.
+	Get(ctx context.Context, owner spiffeid.ID, id a2acore.TaskID) (*a2acore.Task, int64, error)
 	// List returns one page of owner's tasks, most recently updated first.
 	List(ctx context.Context, owner spiffeid.ID, q ListQuery) (ListPage, error)
 }
+
+// ErrConflict is returned by [Store.Update] when the task changed since the
+// version the caller read.
+var ErrConflict = errors.New("a2a: task changed concurrently")
 
 // ListQuery selects tasks for [Store.List]. Zero fields do not filter.
 type ListQuery struct {
@@ -128,8 +141,9 @@ type MemoryStore struct {
 }
 
 type memTask struct {
-	owner spiffeid.ID
-	task  *a2acore.Task
+	owner   spiffeid.ID
+	task    *a2acore.Task
+	version int64
 }
 
 var _ Store = (*MemoryStore)(nil)
@@ -153,7 +167,7 @@ func (s *MemoryStore) Create(_ context.Context, owner spiffeid.ID, t *a2acore.Ta
 	if len(s.tasks) >= s.limit {
 		s.evictLocked()
 	}
-	s.tasks[t.ID] = memTask{owner: owner, task: t}
+	s.tasks[t.ID] = memTask{owner: owner, task: t, version: 1}
 	return nil
 }
 
@@ -175,27 +189,30 @@ func (s *MemoryStore) evictLocked() {
 	}
 }
 
-// Save implements [Store].
-func (s *MemoryStore) Save(_ context.Context, owner spiffeid.ID, t *a2acore.Task) error {
+// Update implements [Store].
+func (s *MemoryStore) Update(_ context.Context, owner spiffeid.ID, t *a2acore.Task, version int64) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	mt, ok := s.tasks[t.ID]
 	if !ok || mt.owner != owner {
-		return fmt.Errorf("%w: %s", a2acore.ErrTaskNotFound, t.ID)
+		return 0, fmt.Errorf("%w: %s", a2acore.ErrTaskNotFound, t.ID)
 	}
-	s.tasks[t.ID] = memTask{owner: owner, task: t}
-	return nil
+	if mt.version != version {
+		return 0, fmt.Errorf("%w: task %s is at version %d, not %d", ErrConflict, t.ID, mt.version, version)
+	}
+	s.tasks[t.ID] = memTask{owner: owner, task: t, version: version + 1}
+	return version + 1, nil
 }
 
 // Get implements [Store].
-func (s *MemoryStore) Get(_ context.Context, owner spiffeid.ID, id a2acore.TaskID) (*a2acore.Task, error) {
+func (s *MemoryStore) Get(_ context.Context, owner spiffeid.ID, id a2acore.TaskID) (*a2acore.Task, int64, error) {
 	s.mu.RLock()
 	mt, ok := s.tasks[id]
 	s.mu.RUnlock()
 	if !ok || mt.owner != owner {
-		return nil, fmt.Errorf("%w: %s", a2acore.ErrTaskNotFound, id)
+		return nil, 0, fmt.Errorf("%w: %s", a2acore.ErrTaskNotFound, id)
 	}
-	return mt.task, nil
+	return mt.task, mt.version, nil
 }
 
 // List implements [Store].

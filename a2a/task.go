@@ -2,6 +2,7 @@ package a2a
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -22,6 +23,7 @@ type liveTask struct {
 
 	mu      sync.Mutex
 	snap    *a2acore.Task
+	version int64 // of snap in the store
 	subs    map[*subscriber]struct{}
 	cancel  context.CancelFunc // of the running handler, nil when idle
 	running bool
@@ -44,11 +46,31 @@ func (t *liveTask) apply(ctx context.Context, ev a2acore.Event) error {
 	if t.closed {
 		return ErrTaskClosed
 	}
+	ctx = context.WithoutCancel(ctx)
 	next := nextSnapshot(t.snap, ev)
-	if err := t.engine.store.Save(context.WithoutCancel(ctx), t.owner, next); err != nil {
+	v, err := t.engine.store.Update(ctx, t.owner, next, t.version)
+	if errors.Is(err, ErrConflict) {
+		// Another replica changed the task (canceled it, say): continue
+		// from its version, or stop if it has ended.
+		cur, curV, gerr := t.engine.store.Get(ctx, t.owner, t.snap.ID)
+		if gerr != nil {
+			return gerr
+		}
+		t.snap, t.version = cur, curV
+		if cur.Status.State.Terminal() {
+			for s := range t.subs {
+				s.push(&a2acore.TaskStatusUpdateEvent{TaskID: cur.ID, ContextID: cur.ContextID, Status: cur.Status})
+			}
+			t.closeLocked()
+			return ErrTaskClosed
+		}
+		next = nextSnapshot(cur, ev)
+		v, err = t.engine.store.Update(ctx, t.owner, next, curV)
+	}
+	if err != nil {
 		return err
 	}
-	t.snap = next
+	t.snap, t.version = next, v
 	for s := range t.subs {
 		s.push(ev)
 	}
