@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,6 +39,8 @@ type env struct {
 	base    string
 	release chan struct{} // closes to let "slow" finish
 	engine  *a2a.Engine
+	// card requests seen, and how many were conditional (If-None-Match)
+	cardGets, cardRevalidations atomic.Int64
 }
 
 func capabilities(release <-chan struct{}) []a2a.Capability {
@@ -93,7 +96,16 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := transport.NewServer(e.ca.Source(e.ca.CreateX509SVID(agentID)), identity.MatchPatterns(everyone), h, transport.ServerOptions{})
+	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == a2a.CardPath {
+			e.cardGets.Add(1)
+			if r.Header.Get("If-None-Match") != "" {
+				e.cardRevalidations.Add(1)
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+	srv, err := transport.NewServer(e.ca.Source(e.ca.CreateX509SVID(agentID)), identity.MatchPatterns(everyone), counted, transport.ServerOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,312 @@
+package a2a
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
+	"github.com/a2aproject/a2a-go/v2/a2aclient"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/agentweave/agentweave-go/identity"
+	"github.com/agentweave/agentweave-go/transport"
+)
+
+// Resolver finds the base URL (https://host:port) of the agent with a
+// SPIFFE ID. The URL only says where to connect: the connection is accepted
+// only if the server there presents exactly that ID.
+type Resolver interface {
+	Resolve(ctx context.Context, id spiffeid.ID) (string, error)
+}
+
+// ResolverFunc adapts a function to [Resolver].
+type ResolverFunc func(ctx context.Context, id spiffeid.ID) (string, error)
+
+// Resolve implements [Resolver].
+func (f ResolverFunc) Resolve(ctx context.Context, id spiffeid.ID) (string, error) { return f(ctx, id) }
+
+// ErrUnknownPeer is returned when no resolver knows a target's URL.
+var ErrUnknownPeer = errors.New("a2a: no URL known for peer")
+
+// StaticResolver maps SPIFFE IDs to URLs (the config's peers).
+type StaticResolver map[spiffeid.ID]string
+
+// Resolve implements [Resolver].
+func (r StaticResolver) Resolve(_ context.Context, id spiffeid.ID) (string, error) {
+	if u, ok := r[id]; ok {
+		return u, nil
+	}
+	return "", fmt.Errorf("%w: %s", ErrUnknownPeer, id)
+}
+
+// Resolvers tries each resolver in turn and returns the first URL found.
+type Resolvers []Resolver
+
+// Resolve implements [Resolver].
+func (rs Resolvers) Resolve(ctx context.Context, id spiffeid.ID) (string, error) {
+	var errs []error
+	for _, r := range rs {
+		u, err := r.Resolve(ctx, id)
+		if err == nil {
+			return u, nil
+		}
+		errs = append(errs, err)
+	}
+	if len(errs) == 0 {
+		return "", fmt.Errorf("%w: %s (no resolvers)", ErrUnknownPeer, id)
+	}
+	return "", errors.Join(errs...)
+}
+
+// ClientOptions configures a [Client].
+type ClientOptions struct {
+	// Resolver finds peers' URLs (required).
+	Resolver Resolver
+	// CardTTL is how long a fetched agent card is used before it is
+	// revalidated (with If-None-Match). Default 5m.
+	CardTTL time.Duration
+	// Transport configures the mTLS connections.
+	Transport transport.ClientOptions
+}
+
+// Client calls other agents by SPIFFE ID over mutual TLS with A2A. For each
+// target it resolves the URL, fetches and caches the agent card over mTLS,
+// and talks only to a server that presents exactly the target's SPIFFE ID.
+// It is safe for concurrent use.
+type Client struct {
+	src  identity.Source
+	opts ClientOptions
+
+	mu    sync.Mutex
+	peers map[spiffeid.ID]*Peer
+}
+
+// NewClient returns a client presenting src's SVID.
+func NewClient(src identity.Source, opts ClientOptions) (*Client, error) {
+	if src == nil || opts.Resolver == nil {
+		return nil, errors.New("a2a: client needs an identity source and a resolver")
+	}
+	if opts.CardTTL <= 0 {
+		opts.CardTTL = 5 * time.Minute
+	}
+	return &Client{src: src, opts: opts, peers: map[spiffeid.ID]*Peer{}}, nil
+}
+
+// Peer is a connection to one agent, verified to be target. Its methods
+// are a2a-go's client calls; it is safe for concurrent use.
+type Peer struct {
+	ID   spiffeid.ID
+	base string
+	http *http.Client
+	ttl  time.Duration
+
+	mu      sync.Mutex
+	card    *a2acore.AgentCard
+	etag    string
+	fetched time.Time
+	a2a     *a2aclient.Client
+}
+
+// Peer returns the (cached) connection to target, fetching its card if it
+// is not cached or its TTL has passed.
+func (c *Client) Peer(ctx context.Context, target spiffeid.ID) (*Peer, error) {
+	if target.IsZero() {
+		return nil, errors.New("a2a: target SPIFFE ID is empty")
+	}
+	c.mu.Lock()
+	p, ok := c.peers[target]
+	c.mu.Unlock()
+	if !ok {
+		base, err := c.opts.Resolver.Resolve(ctx, target)
+		if err != nil {
+			return nil, err
+		}
+		u, err := url.Parse(base)
+		if err != nil || u.Scheme != "https" || u.Host == "" {
+			return nil, fmt.Errorf("a2a: URL %q for %s must be an absolute https URL", base, target)
+		}
+		hc, err := transport.NewClient(c.src, spiffeid.MatchID(target), c.opts.Transport)
+		if err != nil {
+			return nil, err
+		}
+		p = &Peer{ID: target, base: strings.TrimSuffix(base, "/"), http: hc, ttl: c.opts.CardTTL}
+		c.mu.Lock()
+		if existing, ok := c.peers[target]; ok {
+			p = existing
+		} else {
+			c.peers[target] = p
+		}
+		c.mu.Unlock()
+	}
+	if err := p.refresh(ctx); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Close closes idle connections to every peer.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range c.peers {
+		p.http.CloseIdleConnections()
+	}
+	return nil
+}
+
+// maxCardBytes bounds a fetched agent card.
+const maxCardBytes = 1 << 20
+
+// refresh fetches the card when it is missing or stale, revalidating with
+// the ETag, and (re)builds the A2A client when the card changed.
+func (p *Peer) refresh(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.card != nil && time.Since(p.fetched) < p.ttl {
+		return nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.base+CardPath, nil)
+	if err != nil {
+		return fmt.Errorf("a2a: card request: %w", err)
+	}
+	req.Header.Set(a2acore.SvcParamVersion, string(a2acore.Version))
+	if p.etag != "" {
+		req.Header.Set("If-None-Match", p.etag)
+	}
+	resp, err := p.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("a2a: fetch agent card of %s: %w", p.ID, err)
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusNotModified:
+		if p.card != nil {
+			p.fetched = time.Now()
+			return nil
+		}
+		return fmt.Errorf("a2a: agent card of %s: 304 without a cached card", p.ID)
+	case http.StatusOK:
+	default:
+		return fmt.Errorf("a2a: agent card of %s: HTTP %s", p.ID, resp.Status)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxCardBytes+1))
+	if err != nil {
+		return fmt.Errorf("a2a: read agent card of %s: %w", p.ID, err)
+	}
+	if len(body) > maxCardBytes {
+		return fmt.Errorf("a2a: agent card of %s is larger than %d bytes", p.ID, maxCardBytes)
+	}
+	var card a2acore.AgentCard
+	if err := json.Unmarshal(body, &card); err != nil {
+		return fmt.Errorf("a2a: agent card of %s: %w", p.ID, err)
+	}
+	ac, err := a2aclient.NewFromCard(ctx, &card,
+		a2aclient.WithJSONRPCTransport(p.http), a2aclient.WithRESTTransport(p.http))
+	if err != nil {
+		return fmt.Errorf("a2a: agent card of %s: %w", p.ID, err)
+	}
+	p.card, p.etag, p.fetched, p.a2a = &card, resp.Header.Get("ETag"), time.Now(), ac
+	return nil
+}
+
+// Card returns the peer's agent card as last fetched.
+func (p *Peer) Card() *a2acore.AgentCard {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.card
+}
+
+func (p *Peer) client() *a2aclient.Client {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.a2a
+}
+
+// SendMessage sends a message; see A2A SendMessage.
+func (p *Peer) SendMessage(ctx context.Context, req *a2acore.SendMessageRequest) (a2acore.SendMessageResult, error) {
+	return p.client().SendMessage(ctx, req)
+}
+
+// SendStreamingMessage sends a message and streams the task's events.
+func (p *Peer) SendStreamingMessage(ctx context.Context, req *a2acore.SendMessageRequest) iter.Seq2[a2acore.Event, error] {
+	return p.client().SendStreamingMessage(ctx, req)
+}
+
+// GetTask reads a task.
+func (p *Peer) GetTask(ctx context.Context, req *a2acore.GetTaskRequest) (*a2acore.Task, error) {
+	return p.client().GetTask(ctx, req)
+}
+
+// ListTasks lists the caller's tasks.
+func (p *Peer) ListTasks(ctx context.Context, req *a2acore.ListTasksRequest) (*a2acore.ListTasksResponse, error) {
+	return p.client().ListTasks(ctx, req)
+}
+
+// CancelTask cancels a task.
+func (p *Peer) CancelTask(ctx context.Context, req *a2acore.CancelTaskRequest) (*a2acore.Task, error) {
+	return p.client().CancelTask(ctx, req)
+}
+
+// SubscribeToTask streams a running task's events.
+func (p *Peer) SubscribeToTask(ctx context.Context, req *a2acore.SubscribeToTaskRequest) iter.Seq2[a2acore.Event, error] {
+	return p.client().SubscribeToTask(ctx, req)
+}
+
+// CapabilityMessage builds the message that calls capability with payload
+// as its data part.
+func CapabilityMessage(capability string, payload any) *a2acore.Message {
+	if payload == nil {
+		payload = map[string]any{}
+	}
+	msg := a2acore.NewMessage(a2acore.MessageRoleUser, a2acore.NewDataPart(payload))
+	msg.SetMeta(ExtensionURI, capability)
+	return msg
+}
+
+// Call calls capability on target with payload and waits for the task to
+// end or ask for input. The result is the task (its artifacts hold the
+// output); a task that failed or was rejected is returned with a
+// *TaskError.
+func (c *Client) Call(ctx context.Context, target spiffeid.ID, capability string, payload any) (*a2acore.Task, error) {
+	p, err := c.Peer(ctx, target)
+	if err != nil {
+		return nil, err
+	}
+	res, err := p.SendMessage(ctx, &a2acore.SendMessageRequest{Message: CapabilityMessage(capability, payload)})
+	if err != nil {
+		return nil, err
+	}
+	task, ok := res.(*a2acore.Task)
+	if !ok {
+		return nil, fmt.Errorf("a2a: %s answered %s with a %T, not a task", target, capability, res)
+	}
+	if s := task.Status.State; s == a2acore.TaskStateFailed || s == a2acore.TaskStateRejected {
+		return task, &TaskError{Task: task}
+	}
+	return task, nil
+}
+
+// TaskError reports a task that ended as failed or rejected.
+type TaskError struct{ Task *a2acore.Task }
+
+func (e *TaskError) Error() string {
+	msg := ""
+	if m := e.Task.Status.Message; m != nil {
+		for _, part := range m.Parts {
+			if t := part.Text(); t != "" {
+				msg = ": " + t
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("a2a: task %s %s%s", e.Task.ID, strings.ToLower(strings.TrimPrefix(string(e.Task.Status.State), "TASK_STATE_")), msg)
+}

@@ -1,0 +1,114 @@
+package a2a_test
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/agentweave/agentweave-go/a2a"
+	"github.com/agentweave/agentweave-go/identity"
+	"github.com/agentweave/agentweave-go/transport"
+)
+
+func (e *env) agentClient(id spiffeid.ID, resolver a2a.Resolver, ttl time.Duration) *a2a.Client {
+	e.t.Helper()
+	c, err := a2a.NewClient(e.ca.Source(e.ca.CreateX509SVID(id)), a2a.ClientOptions{Resolver: resolver, CardTTL: ttl})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func TestClientCall(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.agentClient(aliceID, a2a.StaticResolver{agentID: e.base}, 0)
+	task, err := c.Call(t.Context(), agentID, "echo", map[string]any{"n": 1})
+	if err != nil || task.Status.State != a2acore.TaskStateCompleted {
+		t.Fatalf("Call(echo) = %v, %v; want completed", task, err)
+	}
+	if _, err := c.Call(t.Context(), agentID, "echo", nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.cardGets.Load(); n != 1 {
+		t.Errorf("card fetched %d times for two calls, want 1 (cached)", n)
+	}
+	_, err = c.Call(t.Context(), agentID, "fail", nil)
+	var te *a2a.TaskError
+	if !errors.As(err, &te) || te.Task.Status.State != a2acore.TaskStateFailed || err.Error() == "" {
+		t.Errorf("Call(fail) error = %v, want a TaskError", err)
+	}
+	_, err = c.Call(t.Context(), agentID, "nope", nil)
+	if !errors.Is(err, a2acore.ErrInvalidParams) {
+		t.Errorf("Call(unknown capability) error = %v, want InvalidParams", err)
+	}
+	if _, err := c.Call(t.Context(), spiffeid.RequireFromString("spiffe://example.org/agent/ghost/dev"), "echo", nil); !errors.Is(err, a2a.ErrUnknownPeer) {
+		t.Errorf("Call(unknown peer) error = %v, want ErrUnknownPeer", err)
+	}
+}
+
+func TestClientRevalidatesCard(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.agentClient(aliceID, a2a.StaticResolver{agentID: e.base}, time.Nanosecond)
+	for range 3 {
+		if _, err := c.Peer(t.Context(), agentID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, reval := e.cardGets.Load(), e.cardRevalidations.Load(); got != 3 || reval != 2 {
+		t.Errorf("card requests = %d (revalidations %d), want 3 (2)", got, reval)
+	}
+}
+
+// TestClientVerifiesTargetIdentity: the resolver points at a server that is
+// not the target; the client refuses it before sending anything.
+func TestClientVerifiesTargetIdentity(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	impostorID := spiffeid.RequireFromString("spiffe://example.org/agent/impostor/dev")
+	ln, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{}, 1)
+	srv, err := transport.NewServer(e.ca.Source(e.ca.CreateX509SVID(impostorID)), identity.MatchPatterns(everyone),
+		http.HandlerFunc(func(http.ResponseWriter, *http.Request) { served <- struct{}{} }), transport.ServerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+
+	c := e.agentClient(aliceID, a2a.StaticResolver{agentID: "https://" + ln.Addr().String()}, 0)
+	_, err = c.Call(t.Context(), agentID, "echo", nil)
+	if !errors.Is(err, transport.ErrPeerRejected) {
+		t.Fatalf("Call to an impostor: error = %v, want ErrPeerRejected", err)
+	}
+	select {
+	case <-served:
+		t.Error("the impostor received a request")
+	default:
+	}
+}
+
+// TestRESTErrorsDecode: errors over the HTTP+JSON binding keep their A2A
+// meaning on the client side.
+func TestRESTErrorsDecode(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client(aliceID, a2acore.TransportProtocolHTTPJSON)
+	if _, err := c.GetTask(t.Context(), &a2acore.GetTaskRequest{ID: "nope"}); !errors.Is(err, a2acore.ErrTaskNotFound) {
+		t.Errorf("REST GetTask(unknown) error = %v, want TaskNotFound", err)
+	}
+	task := asTask(t)(c.SendMessage(t.Context(), call("echo", nil)))
+	if _, err := c.CancelTask(t.Context(), &a2acore.CancelTaskRequest{ID: task.ID}); !errors.Is(err, a2acore.ErrTaskNotCancelable) {
+		t.Errorf("REST CancelTask(finished) error = %v, want TaskNotCancelable", err)
+	}
+}
