@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -52,6 +53,11 @@ Start with:
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVersionCmd(), newDemoCmd(), newDevCmd(), newSVIDCmd())
+	var level slog.Level = slog.LevelWarn
+	root.PersistentFlags().TextVar(&level, "log-level", level, "log level on standard error: debug, info, warn or error")
+	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
+		slog.SetDefault(slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level})))
+	}
+	root.AddCommand(newVersionCmd(), newDemoCmd(), newDevCmd(), newSVIDCmd(), newCallCmd())
 	return root
 }

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
+	"github.com/spf13/cobra"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/agentweave/agentweave-go/a2a"
+	"github.com/agentweave/agentweave-go/identity"
+)
+
+func newCallCmd() *cobra.Command {
+	var (
+		socket, rawURL, target, capability, data string
+		stream                                   bool
+		timeout                                  time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "call --url URL --target SPIFFE_ID --capability NAME [--data JSON] [--stream]",
+		Short: "Call a capability of an agent over mutual TLS (A2A) and print the result as JSON",
+		Long: `call connects to the agent at --url with the X509-SVID from --socket (a SPIFFE
+Workload API: SPIRE, or 'agentweave dev up'), refuses the connection unless the
+server presents exactly --target, and calls --capability with --data as the
+payload (an A2A message whose metadata names the capability).
+
+It prints the finished task as JSON (with --stream, every event as one JSON
+line) and exits 0 when the task completed, 1 when it failed, was rejected or
+canceled, or the call was refused, with the reason on standard error.`,
+		Example: `  agentweave call --socket unix:///tmp/aw/orchestrator.sock --url https://127.0.0.1:8443 \
+    --target spiffe://example.org/agent/search/dev --capability echo --data '{"q":"spiffe"}'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			id, err := spiffeid.FromString(target)
+			if err != nil {
+				return fmt.Errorf("call: --target %q: %w", target, err)
+			}
+			var payload any
+			if err := json.Unmarshal([]byte(data), &payload); err != nil {
+				return fmt.Errorf("call: --data is not JSON: %w", err)
+			}
+			ctx := cmd.Context()
+			if timeout > 0 {
+				var cancel func()
+				ctx, cancel = context.WithTimeout(ctx, timeout)
+				defer cancel()
+			}
+			src, err := identity.NewWorkloadSource(ctx, identity.WorkloadOptions{Addr: socket, StartTimeout: min(timeout, 30*time.Second)})
+			if err != nil {
+				return fmt.Errorf("call: %w", err)
+			}
+			defer src.Close()
+			client, err := a2a.NewClient(src, a2a.ClientOptions{Resolver: a2a.StaticResolver{id: rawURL}})
+			if err != nil {
+				return fmt.Errorf("call: %w", err)
+			}
+			defer client.Close()
+			out := json.NewEncoder(cmd.OutOrStdout())
+			if !stream {
+				task, err := client.Call(ctx, id, capability, payload)
+				if task != nil {
+					_ = out.Encode(task)
+				}
+				if err != nil {
+					return fmt.Errorf("call: %w", err)
+				}
+				return taskOutcome(task)
+			}
+			peer, err := client.Peer(ctx, id)
+			if err != nil {
+				return fmt.Errorf("call: %w", err)
+			}
+			var last a2acore.TaskState
+			for ev, err := range peer.SendStreamingMessage(ctx, &a2acore.SendMessageRequest{Message: a2a.CapabilityMessage(capability, payload)}) {
+				if err != nil {
+					return fmt.Errorf("call: %w", err)
+				}
+				_ = out.Encode(a2acore.StreamResponse{Event: ev})
+				switch v := ev.(type) {
+				case *a2acore.Task:
+					last = v.Status.State
+				case *a2acore.TaskStatusUpdateEvent:
+					last = v.Status.State
+				}
+			}
+			return taskOutcome(&a2acore.Task{Status: a2acore.TaskStatus{State: last}})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&socket, "socket", "", "Workload API address for this caller's SVID (default $SPIFFE_ENDPOINT_SOCKET)")
+	f.StringVar(&rawURL, "url", "", "the agent's base URL, https://host:port")
+	f.StringVar(&target, "target", "", "the SPIFFE ID the agent must present")
+	f.StringVar(&capability, "capability", "", "the capability to call")
+	f.StringVar(&data, "data", "{}", "the payload, as JSON")
+	f.BoolVar(&stream, "stream", false, "stream the task's events (SendStreamingMessage)")
+	f.DurationVar(&timeout, "timeout", time.Minute, "give up after this long")
+	for _, name := range []string{"url", "target", "capability"} {
+		_ = cmd.MarkFlagRequired(name)
+	}
+	return cmd
+}
+
+// taskOutcome turns a task's final state into the command's exit status.
+func taskOutcome(t *a2acore.Task) error {
+	switch t.Status.State {
+	case a2acore.TaskStateCompleted, a2acore.TaskStateInputRequired, a2acore.TaskStateAuthRequired:
+		return nil
+	case a2acore.TaskStateUnspecified:
+		return errors.New("call: the stream ended without a task state")
+	}
+	return &exitError{code: 1, err: fmt.Errorf("call: task ended %s", t.Status.State)}
+}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/agentweave/agentweave-go/a2a"
+	"github.com/agentweave/agentweave-go/identity"
+	"github.com/agentweave/agentweave-go/identity/devca"
+	"github.com/agentweave/agentweave-go/transport"
+)
+
+// startAgent serves an agent "search" with echo and fail capabilities on
+// loopback, its identity from a dev CA that also serves a "caller" socket.
+func startAgent(t *testing.T) (url, callerSock string, searchID spiffeid.ID) {
+	t.Helper()
+	dir := shortDir(t)
+	ca, err := devca.New(devca.Options{TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var addrs []string
+	for _, name := range []string{"search", "caller"} {
+		srv, err := ca.Serve(t.Context(), name, filepath.Join(dir, name+".sock"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = srv.Close() })
+		addrs = append(addrs, srv.Addr())
+	}
+	src, err := identity.NewWorkloadSource(t.Context(), identity.WorkloadOptions{Addr: addrs[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = src.Close() })
+	engine, err := a2a.NewEngine(a2a.EngineOptions{Capabilities: []a2a.Capability{
+		{Name: "echo", Description: "echo", Handler: func(ctx context.Context, c *a2a.Call) error {
+			v, _ := c.Data()
+			return c.Result(ctx, v)
+		}},
+		{Name: "fail", Description: "fail", Handler: func(context.Context, *a2a.Call) error { return errors.New("no luck") }},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url = "https://" + ln.Addr().String()
+	card, err := a2a.BuildCard(a2a.CardOptions{Name: "search", Description: "search", URLs: []string{url}}, engine.Capabilities())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := a2a.NewHandler(engine, card, a2a.HandlerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := transport.NewServer(src, spiffeid.MatchMemberOf(src.ID().TrustDomain()), h, transport.ServerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close(); _ = engine.Close() })
+	return url, addrs[1], src.ID()
+}
+
+func TestCall(t *testing.T) {
+	t.Parallel()
+	url, sock, searchID := startAgent(t)
+	base := []string{"call", "--socket", sock, "--url", url, "--target", searchID.String(), "--timeout", "20s"}
+
+	out, err := run(t.Context(), append(base, "--capability", "echo", "--data", `{"q":"spiffe"}`)...)
+	if err != nil {
+		t.Fatalf("call echo: %v\n%s", err, out)
+	}
+	var task a2acore.Task
+	if err := json.Unmarshal([]byte(out), &task); err != nil {
+		t.Fatalf("output is not a task: %v\n%s", err, out)
+	}
+	if task.Status.State != a2acore.TaskStateCompleted || !strings.Contains(out, `"q":"spiffe"`) {
+		t.Errorf("task = %s", out)
+	}
+
+	out, err = run(t.Context(), append(base, "--capability", "echo", "--stream")...)
+	if err != nil || strings.Count(out, "\n") < 3 || !strings.Contains(out, "TASK_STATE_COMPLETED") {
+		t.Errorf("call --stream: %v\n%s", err, out)
+	}
+
+	out, err = run(t.Context(), append(base, "--capability", "fail")...)
+	var te *a2a.TaskError
+	if !errors.As(err, &te) || !strings.Contains(err.Error(), "failed: no luck") || !strings.Contains(out, "TASK_STATE_FAILED") {
+		t.Errorf("call fail: error = %v, output %s; want the failed task and its reason", err, out)
+	}
+
+	wrong := []string{"call", "--socket", sock, "--url", url, "--target", "spiffe://example.org/agent/other/dev", "--capability", "echo", "--timeout", "20s"}
+	if _, err := run(t.Context(), wrong...); !errors.Is(err, transport.ErrPeerRejected) {
+		t.Errorf("call with the wrong --target: error = %v, want the server refused", err)
+	}
+	if _, err := run(t.Context(), append(base, "--capability", "echo", "--data", "{not json")...); err == nil || !strings.Contains(err.Error(), "--data") {
+		t.Errorf("bad --data: error = %v", err)
+	}
+}
