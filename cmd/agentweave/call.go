@@ -112,6 +112,7 @@ func taskOutcome(t *a2acore.Task) error {
 		return nil
 	case a2acore.TaskStateUnspecified:
 		return errors.New("call: the stream ended without a task state")
+	default:
+		return &exitError{code: 1, err: fmt.Errorf("call: task ended %s", t.Status.State)}
 	}
-	return &exitError{code: 1, err: fmt.Errorf("call: task ended %s", t.Status.State)}
 }

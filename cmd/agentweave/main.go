@@ -53,7 +53,7 @@ Start with:
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	var level slog.Level = slog.LevelWarn
+	level := slog.LevelWarn
 	root.PersistentFlags().TextVar(&level, "log-level", level, "log level on standard error: debug, info, warn or error")
 	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
 		slog.SetDefault(slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level})))
