@@ -58,7 +58,7 @@ func NewHandler(e *Engine, card *a2acore.AgentCard, opts HandlerOptions) (http.H
 	}
 	// 0.3 clients that ask for it explicitly get the card in the union of
 	// both formats (a2a-go's compat encoding); everyone else gets 1.0.
-	compatJSON, err := a2av0.NewStaticAgentCardProducer(card).(a2asrv.AgentCardJSONProducer).CardJSON(context.Background())
+	compatJSON, err := a2av0.NewStaticAgentCardProducer(card).(a2asrv.AgentCardJSONProducer).CardJSON(context.Background()) //nolint:contextcheck // a static producer: no I/O, nothing to cancel
 	if err != nil {
 		return nil, fmt.Errorf("a2a: encode 0.3 agent card: %w", err)
 	}

@@ -12,14 +12,16 @@ func newDemoCmd() *cobra.Command {
 	var opts demo.Options
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Watch two agents authenticate each other over mTLS and impostors get refused",
+		Short: "Watch agents authenticate each other over mTLS, call each other with A2A, and refuse impostors",
 		Long: `demo runs a complete, self-contained AgentWeave scenario on loopback and
 prints what happens. It needs no outside services.
 
 It starts the embedded development trust domain (a CA plus a real SPIFFE
 Workload API), gives agents their identities through it exactly as SPIRE
 would, and shows:
-  - orchestrator and search authenticating each other with mutual TLS;
+  - orchestrator calling search's "search" capability by SPIFFE ID over A2A,
+    each side verifying the other's identity with mutual TLS;
+  - reporter, another admitted caller, unable to read orchestrator's task;
   - a forged certificate, an unauthorized identity and a client without a
     certificate refused at the handshake;
   - orchestrator refusing a server that is not the agent it asked for.

@@ -18,6 +18,9 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 
+	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
+
+	"github.com/agentweave/agentweave-go/a2a"
 	"github.com/agentweave/agentweave-go/identity"
 	"github.com/agentweave/agentweave-go/identity/devca"
 	"github.com/agentweave/agentweave-go/internal/pki"
@@ -89,8 +92,9 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 	defer cancel()
 
 	d := &demo{out: out}
-	fmt.Fprintln(out, "AgentWeave demo: two agents authenticate each other with SPIFFE identities over mutual TLS;")
-	fmt.Fprintln(out, "impostors are refused at the TLS handshake, before any request is read.")
+	fmt.Fprintln(out, "AgentWeave demo: agents authenticate each other with SPIFFE identities over mutual TLS and")
+	fmt.Fprintln(out, "call each other's capabilities with A2A; tasks are private to their creator; impostors are")
+	fmt.Fprintln(out, "refused at the TLS handshake, before any request is read.")
 
 	// 1. The trust domain.
 	d.section("Development trust domain")
@@ -100,7 +104,8 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 	}
 	d.line("CA for trust domain %q started (SVID lifetime %s, rotated at half-life)", td.Name(), opts.TTL)
 	servers := map[string]*devca.Server{}
-	for _, name := range []string{"orchestrator", "search", "intruder"} {
+	names := []string{"orchestrator", "reporter", "search", "intruder"}
+	for _, name := range names {
 		srv, err := ca.Serve(ctx, name, filepath.Join(dir, name+".sock"))
 		if err != nil {
 			return err
@@ -113,7 +118,7 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 	// 2. Identities, through the same Workload API client code as SPIRE.
 	d.section("Agents fetch their identities from the Workload API")
 	sources := map[string]*identity.WorkloadSource{}
-	for _, name := range []string{"orchestrator", "search", "intruder"} {
+	for _, name := range names {
 		src, err := identity.NewWorkloadSource(ctx, identity.WorkloadOptions{
 			Addr: servers[name].Addr(), ID: servers[name].ID(), StartTimeout: 10 * time.Second, Logger: log,
 		})
@@ -126,46 +131,70 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 		d.line("%-12s is %s (serial %s…, expires %s)", name, src.ID(), serial(svid), svid.Certificates[0].NotAfter.Format(time.TimeOnly))
 	}
 
-	// 3. The search agent serves over mTLS and admits orchestrators only.
-	d.section("The search agent listens over mutual TLS")
-	callers := identity.MustParsePattern("spiffe://" + td.Name() + "/agent/orchestrator/*")
+	// 3. The search agent serves A2A over mTLS and admits two callers.
+	d.section("The search agent serves A2A over mutual TLS")
+	callers := []identity.Pattern{
+		identity.MustParsePattern("spiffe://" + td.Name() + "/agent/orchestrator/*"),
+		identity.MustParsePattern("spiffe://" + td.Name() + "/agent/reporter/*"),
+	}
 	rejections := make(chan string, 16)
-	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		caller, _ := identity.PeerIDFromContext(r.Context())
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]string{"answer": "3 results for " + r.URL.Query().Get("q"), "caller": caller.String()})
-	})
-	srv, err := transport.NewServer(sources["search"], identity.MatchPatterns(callers), handler, transport.ServerOptions{
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	base := "https://" + ln.Addr().String()
+	handler, engine, err := searchAgent(base, log)
+	if err != nil {
+		return err
+	}
+	defer engine.Close()
+	srv, err := transport.NewServer(sources["search"], identity.MatchPatterns(callers...), handler, transport.ServerOptions{
 		TLSOptions:       transport.TLSOptions{Logger: log},
 		OnHandshakeError: func(detail string) { rejections <- detail },
 	})
 	if err != nil {
 		return err
 	}
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
-	if err != nil {
-		return fmt.Errorf("demo: %w", err)
-	}
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
-	url := "https://" + ln.Addr().String() + "/search?q=spiffe"
-	d.line("search listens on %s; it admits callers matching %s", ln.Addr(), callers)
+	url := base + a2a.CardPath
+	d.line("search listens on %s with capability \"search\"; it admits %s and %s", ln.Addr(), callers[0], callers[1])
 
-	// 4. A legitimate call.
-	d.section("orchestrator calls search")
-	client, err := transport.NewClient(sources["orchestrator"], spiffeid.MatchID(sources["search"].ID()), transport.ClientOptions{TLSOptions: transport.TLSOptions{Logger: log}})
+	// 4. A legitimate call, by SPIFFE ID.
+	d.section("orchestrator calls search's \"search\" capability (A2A SendMessage)")
+	resolver := a2a.StaticResolver{sources["search"].ID(): base}
+	orch, err := a2a.NewClient(sources["orchestrator"], a2a.ClientOptions{Resolver: resolver, Transport: transport.ClientOptions{TLSOptions: transport.TLSOptions{Logger: log}}})
 	if err != nil {
 		return err
 	}
-	defer client.CloseIdleConnections()
-	rep, err := get(ctx, client, url)
-	d.expect(err == nil && rep.status == http.StatusOK, "call succeeded: %s", outcome(rep.body, err))
+	defer orch.Close()
+	task, err := orch.Call(ctx, sources["search"].ID(), "search", map[string]any{"query": "spiffe"})
+	d.expect(err == nil && task.Status.State == a2acore.TaskStateCompleted, "task %s", outcomeTask(task, err))
 	if err == nil {
-		peer, _ := identity.PeerIDFromConnectionState(rep.tls)
-		d.line("orchestrator verified the server is %s (%s, %s)", peer, tls.VersionName(rep.tls.Version), rep.proto)
-		var got map[string]string
-		_ = json.Unmarshal([]byte(rep.body), &got)
-		d.expect(got["caller"] == sources["orchestrator"].ID().String(), "search saw the caller as %s, from its certificate, not from a header", got["caller"])
+		peer, _ := orch.Peer(ctx, sources["search"].ID())
+		d.line("orchestrator verified the server is %s before sending anything (card: %q, %d skill)", peer.ID, peer.Card().Name, len(peer.Card().Skills))
+		result, _ := json.Marshal(task.Artifacts[0].Parts[0].Data())
+		d.line("result: %s", result)
+		d.expect(strings.Contains(string(result), sources["orchestrator"].ID().String()),
+			"search saw the caller as %s, from its certificate, not from a header", sources["orchestrator"].ID())
+	}
+
+	// 5. Tasks belong to the identity that created them.
+	d.section("reporter, also admitted, cannot see orchestrator's task")
+	rep, err := a2a.NewClient(sources["reporter"], a2a.ClientOptions{Resolver: resolver, Transport: transport.ClientOptions{TLSOptions: transport.TLSOptions{Logger: log}}})
+	if err != nil {
+		return err
+	}
+	defer rep.Close()
+	if task != nil {
+		peer, err := rep.Peer(ctx, sources["search"].ID())
+		if err != nil {
+			return err
+		}
+		_, err = peer.GetTask(ctx, &a2acore.GetTaskRequest{ID: task.ID})
+		d.expect(errors.Is(err, a2acore.ErrTaskNotFound), "GetTask(%s) by reporter: task not found", task.ID)
+		list, err := peer.ListTasks(ctx, &a2acore.ListTasksRequest{})
+		d.expect(err == nil && len(list.Tasks) == 0, "ListTasks by reporter: %s", listOutcome(list, err))
 	}
 
 	// 5. Impostors.
@@ -215,7 +244,15 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 	}
 	go func() { _ = fake.Serve(fln) }()
 	defer fake.Close()
-	_, err = get(ctx, client, "https://"+fln.Addr().String()+"/search?q=secrets")
+	fooled, err := a2a.NewClient(sources["orchestrator"], a2a.ClientOptions{
+		Resolver:  a2a.StaticResolver{sources["search"].ID(): "https://" + fln.Addr().String()},
+		Transport: transport.ClientOptions{TLSOptions: transport.TLSOptions{Logger: log}},
+	})
+	if err != nil {
+		return err
+	}
+	defer fooled.Close()
+	_, err = fooled.Call(ctx, sources["search"].ID(), "search", map[string]any{"query": "secrets"})
 	d.expect(errors.Is(err, transport.ErrPeerRejected), "intruder posing as search at %s: refused before any request was sent", fln.Addr())
 	if err != nil {
 		d.line("  orchestrator: %s", trimURL(err))
@@ -254,11 +291,44 @@ func get(ctx context.Context, c *http.Client, url string) (reply, error) {
 	return reply{body: strings.TrimSpace(string(b)), status: resp.StatusCode, proto: resp.Proto, tls: resp.TLS}, err
 }
 
-func outcome(body string, err error) string {
+func outcomeTask(t *a2acore.Task, err error) string {
 	if err != nil {
 		return trimURL(err)
 	}
-	return body
+	return fmt.Sprintf("%s: %s", t.ID, t.Status.State)
+}
+
+func listOutcome(l *a2acore.ListTasksResponse, err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	return fmt.Sprintf("%d task(s) listed", len(l.Tasks))
+}
+
+// searchAgent is the demo's search agent: one capability that answers
+// with the query and the caller's identity.
+func searchAgent(base string, log *slog.Logger) (http.Handler, *a2a.Engine, error) {
+	engine, err := a2a.NewEngine(a2a.EngineOptions{Logger: log, Capabilities: []a2a.Capability{{
+		Name: "search", Description: "Searches the demo index",
+		Handler: func(ctx context.Context, c *a2a.Call) error {
+			var in struct {
+				Query string `json:"query"`
+			}
+			if err := c.Decode(&in); err != nil {
+				return err
+			}
+			return c.Result(ctx, map[string]any{"results": []string{in.Query + " spec", in.Query + " tutorial", in.Query + " talk"}, "caller": c.Caller.String()})
+		},
+	}}})
+	if err != nil {
+		return nil, nil, err
+	}
+	card, err := a2a.BuildCard(a2a.CardOptions{Name: "search", Description: "Demo search agent", URLs: []string{base}}, engine.Capabilities())
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := a2a.NewHandler(engine, card, a2a.HandlerOptions{})
+	return h, engine, err
 }
 
 // trimURL drops net/http's `Get "https://…":` prefix from an error.

@@ -16,8 +16,10 @@ func TestRun(t *testing.T) {
 	}
 	transcript := out.String()
 	for _, want := range []string{
-		"[ok ] call succeeded",
+		"TASK_STATE_COMPLETED",
 		"search saw the caller as spiffe://example.org/agent/orchestrator/dev",
+		"by reporter: task not found",
+		"ListTasks by reporter: 0 task(s) listed",
 		"[ok ] a forged CA claiming spiffe://example.org/agent/orchestrator/dev: refused",
 		"certificate signed by unknown authority",
 		"[ok ] intruder, a valid SVID that search's policy does not admit: refused",
