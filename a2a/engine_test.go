@@ -513,6 +513,18 @@ func TestAgentCard(t *testing.T) {
 	if again, _ := get(etag); again != http.StatusNotModified {
 		t.Errorf("conditional GET status = %d, want 304", again)
 	}
+	// A 0.3 client that asks for its version gets the compat encoding.
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, e.base+a2a.CardPath, nil)
+	req.Header.Set("A2A-Version", "0.3")
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if !bytes.Contains(body, []byte(`"preferredTransport"`)) || resp.Header.Get("ETag") == etag {
+		t.Errorf("0.3 card lacks 0.3 fields or shares the 1.0 ETag: %s", body)
+	}
 	card := e.card(hc)
 	if len(card.Skills) != 5 || card.Skills[0].ID != "ask" {
 		t.Errorf("skills = %+v, want the 5 capabilities", card.Skills)

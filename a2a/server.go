@@ -58,10 +58,7 @@ func NewHandler(e *Engine, card *a2acore.AgentCard, opts HandlerOptions) (http.H
 	}
 	// 0.3 clients that ask for it explicitly get the card in the union of
 	// both formats (a2a-go's compat encoding); everyone else gets 1.0.
-	compatJSON, err := a2av0.NewStaticAgentCardProducer(card).(a2asrv.AgentCardJSONProducer).CardJSON(context.Background()) //nolint:contextcheck // a static producer: no I/O, nothing to cancel
-	if err != nil {
-		return nil, fmt.Errorf("a2a: encode 0.3 agent card: %w", err)
-	}
+	compat := a2av0.NewStaticAgentCardProducer(card).(a2asrv.AgentCardJSONProducer)
 	limit := opts.MaxBodyBytes
 	if limit <= 0 {
 		limit = DefaultMaxBodyBytes
@@ -77,7 +74,8 @@ func NewHandler(e *Engine, card *a2acore.AgentCard, opts HandlerOptions) (http.H
 	ka := a2asrv.WithTransportKeepAlive(keepAlive)
 	reject := versionRejecter{}
 	h := &handler{
-		card:     map[bool]cardBytes{false: newCardBytes(cardJSON), true: newCardBytes(compatJSON)},
+		card:     newCardBytes(cardJSON),
+		compat:   compat,
 		cacheCtl: "max-age=" + strconv.Itoa(int(maxAge.Seconds())),
 		limit:    limit,
 		rpc:      map[string]http.Handler{"1.0": a2asrv.NewJSONRPCHandler(e, ka), "0.3": a2av0.NewJSONRPCHandler(e, ka), "": a2asrv.NewJSONRPCHandler(reject)},
@@ -87,7 +85,8 @@ func NewHandler(e *Engine, card *a2acore.AgentCard, opts HandlerOptions) (http.H
 }
 
 type handler struct {
-	card     map[bool]cardBytes // by "0.3 asked for"
+	card     cardBytes
+	compat   a2asrv.AgentCardJSONProducer
 	cacheCtl string
 	limit    int64
 	rpc      map[string]http.Handler // by served version; "" rejects
@@ -183,7 +182,16 @@ func (h *handler) serveCard(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	card := h.card[requestedVersion(r) == "0.3"]
+	card := h.card
+	if requestedVersion(r) == "0.3" {
+		// Rare (0.3 clients must ask with the header): encoded per request.
+		b, err := h.compat.CardJSON(r.Context())
+		if err != nil {
+			http.Error(w, "cannot encode the 0.3 agent card", http.StatusInternalServerError)
+			return
+		}
+		card = newCardBytes(b)
+	}
 	w.Header().Set("ETag", card.etag)
 	w.Header().Set("Cache-Control", h.cacheCtl)
 	w.Header().Add("Vary", a2acore.SvcParamVersion)
