@@ -15,6 +15,7 @@ import (
 
 	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
 	"github.com/a2aproject/a2a-go/v2/a2asrv"
+	"github.com/a2aproject/a2a-go/v2/a2asrv/push"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/agentweave/agentweave-go/identity"
@@ -32,6 +33,9 @@ type EngineOptions struct {
 	Store Store
 	// Logger receives handler failures. Default: slog.Default().
 	Logger *slog.Logger
+	// Push, when set, turns on push notifications. Default: off (the push
+	// operations answer PushNotificationNotSupportedError).
+	Push *PushOptions
 }
 
 // Engine is AgentWeave's A2A task engine: it implements a2asrv.RequestHandler
@@ -45,6 +49,7 @@ type Engine struct {
 	def   string
 	store Store
 	log   *slog.Logger
+	push  *pusher // nil: push notifications off
 
 	base context.Context
 	stop context.CancelFunc
@@ -89,6 +94,13 @@ func NewEngine(opts EngineOptions) (*Engine, error) {
 	}
 	if e.log == nil {
 		e.log = slog.Default()
+	}
+	if opts.Push != nil {
+		p, err := newPusher(opts.Push, e.log)
+		if err != nil {
+			return nil, err
+		}
+		e.push = p
 	}
 	e.base, e.stop = context.WithCancel(context.Background())
 	return e, nil
@@ -231,8 +243,15 @@ func (e *Engine) begin(ctx context.Context, req *a2acore.SendMessageRequest) (*l
 	if err := validateMessage(req.Message); err != nil {
 		return nil, nil, nil, err
 	}
+	var pushCfg *a2acore.PushConfig
 	if req.Config != nil && req.Config.PushConfig != nil {
-		return nil, nil, nil, a2acore.NewError(a2acore.ErrPushNotificationNotSupported, "push notifications are not supported by this agent")
+		if e.push == nil {
+			return nil, nil, nil, errNoPush
+		}
+		if err := e.push.validate(req.Config.PushConfig); err != nil {
+			return nil, nil, nil, err
+		}
+		pushCfg = req.Config.PushConfig
 	}
 	if req.Message.TaskID != "" {
 		return e.resume(ctx, caller, req.Message)
@@ -259,9 +278,45 @@ func (e *Engine) begin(ctx context.Context, req *a2acore.SendMessageRequest) (*l
 	e.mu.Lock()
 	e.live[task.ID] = lt
 	e.mu.Unlock()
+	if pushCfg != nil {
+		if _, err := e.push.configs.Save(ctx, task.ID, pushCfg); err != nil {
+			return nil, nil, nil, fmt.Errorf("a2a: save push config: %w", err)
+		}
+		e.startPush(lt)
+	}
 	sub, snap := lt.subscribe()
 	e.run(ctx, lt, capability, &msg)
 	return lt, sub, snap, nil
+}
+
+// startPush starts, once per live task, the goroutine that delivers the
+// task's events to its push configurations.
+func (e *Engine) startPush(lt *liveTask) {
+	lt.mu.Lock()
+	if lt.pushing || lt.closed {
+		lt.mu.Unlock()
+		return
+	}
+	lt.pushing = true
+	lt.mu.Unlock()
+	sub, snap := lt.subscribe()
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		defer lt.unsubscribe(sub)
+		for {
+			events, done, err := sub.next(e.base)
+			if err != nil {
+				return
+			}
+			for _, ev := range events {
+				e.push.deliver(e.base, snap.ID, ev)
+			}
+			if done {
+				return
+			}
+		}
+	}()
 }
 
 // resume continues an interrupted task with the caller's answer.
@@ -592,36 +647,103 @@ func (e *Engine) cancelStored(ctx context.Context, caller spiffeid.ID, id a2acor
 
 var errNoPush = a2acore.NewError(a2acore.ErrPushNotificationNotSupported, "push notifications are not supported by this agent")
 
-// GetTaskPushConfig implements a2asrv.RequestHandler (not supported yet).
-func (e *Engine) GetTaskPushConfig(ctx context.Context, _ *a2acore.GetTaskPushConfigRequest) (*a2acore.PushConfig, error) {
-	if _, err := callerID(ctx); err != nil {
+// PushEnabled reports whether push notifications are on.
+func (e *Engine) PushEnabled() bool { return e.push != nil }
+
+// pushTask checks that push is on and that the caller owns the task; it
+// returns the live task, if the task is still running.
+func (e *Engine) pushTask(ctx context.Context, id a2acore.TaskID) (*liveTask, error) {
+	caller, err := callerID(ctx)
+	if err != nil {
 		return nil, err
 	}
-	return nil, errNoPush
+	if e.push == nil {
+		return nil, errNoPush
+	}
+	if id == "" {
+		return nil, invalidParams("taskId is required")
+	}
+	if lt := e.lookup(caller, id); lt != nil {
+		return lt, nil
+	}
+	if _, _, err := e.store.Get(ctx, caller, id); err != nil {
+		return nil, taskNotFound(id)
+	}
+	return nil, nil
 }
 
-// ListTaskPushConfigs implements a2asrv.RequestHandler (not supported yet).
-func (e *Engine) ListTaskPushConfigs(ctx context.Context, _ *a2acore.ListTaskPushConfigRequest) (*a2acore.ListTaskPushConfigResponse, error) {
-	if _, err := callerID(ctx); err != nil {
+func pushConfigErr(err error, id string) error {
+	if errors.Is(err, push.ErrPushConfigNotFound) {
+		return invalidParams("push notification config %q not found", id)
+	}
+	return fmt.Errorf("a2a: push config: %w", err)
+}
+
+// GetTaskPushConfig implements a2asrv.RequestHandler.
+func (e *Engine) GetTaskPushConfig(ctx context.Context, req *a2acore.GetTaskPushConfigRequest) (*a2acore.PushConfig, error) {
+	if req == nil {
+		return nil, invalidParams("params are required")
+	}
+	if _, err := e.pushTask(ctx, req.TaskID); err != nil {
 		return nil, err
 	}
-	return nil, errNoPush
+	cfg, err := e.push.configs.Get(ctx, req.TaskID, req.ID)
+	if err != nil {
+		return nil, pushConfigErr(err, req.ID)
+	}
+	return cfg, nil
 }
 
-// CreateTaskPushConfig implements a2asrv.RequestHandler (not supported yet).
-func (e *Engine) CreateTaskPushConfig(ctx context.Context, _ *a2acore.PushConfig) (*a2acore.PushConfig, error) {
-	if _, err := callerID(ctx); err != nil {
+// ListTaskPushConfigs implements a2asrv.RequestHandler.
+func (e *Engine) ListTaskPushConfigs(ctx context.Context, req *a2acore.ListTaskPushConfigRequest) (*a2acore.ListTaskPushConfigResponse, error) {
+	if req == nil {
+		return nil, invalidParams("params are required")
+	}
+	if _, err := e.pushTask(ctx, req.TaskID); err != nil {
 		return nil, err
 	}
-	return nil, errNoPush
+	cfgs, err := e.push.configs.List(ctx, req.TaskID)
+	if err != nil {
+		return nil, pushConfigErr(err, "")
+	}
+	return &a2acore.ListTaskPushConfigResponse{Configs: cfgs}, nil
 }
 
-// DeleteTaskPushConfig implements a2asrv.RequestHandler (not supported yet).
-func (e *Engine) DeleteTaskPushConfig(ctx context.Context, _ *a2acore.DeleteTaskPushConfigRequest) error {
-	if _, err := callerID(ctx); err != nil {
+// CreateTaskPushConfig implements a2asrv.RequestHandler. Events of the
+// task from now on are delivered to the URL.
+func (e *Engine) CreateTaskPushConfig(ctx context.Context, cfg *a2acore.PushConfig) (*a2acore.PushConfig, error) {
+	if cfg == nil {
+		return nil, invalidParams("params are required")
+	}
+	lt, err := e.pushTask(ctx, cfg.TaskID)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.push.validate(cfg); err != nil {
+		return nil, err
+	}
+	saved, err := e.push.configs.Save(ctx, cfg.TaskID, cfg)
+	if err != nil {
+		return nil, pushConfigErr(err, cfg.ID)
+	}
+	if lt != nil {
+		e.startPush(lt)
+	}
+	return saved, nil
+}
+
+// DeleteTaskPushConfig implements a2asrv.RequestHandler.
+func (e *Engine) DeleteTaskPushConfig(ctx context.Context, req *a2acore.DeleteTaskPushConfigRequest) error {
+	if req == nil {
+		return invalidParams("params are required")
+	}
+	if _, err := e.pushTask(ctx, req.TaskID); err != nil {
 		return err
 	}
-	return errNoPush
+	if err := e.push.configs.Delete(ctx, req.TaskID, req.ID); err != nil {
+		return pushConfigErr(err, req.ID)
+	}
+	return nil
 }
 
 // GetExtendedAgentCard implements a2asrv.RequestHandler: this agent has no

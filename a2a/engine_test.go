@@ -75,10 +75,19 @@ func capabilities(release <-chan struct{}) []a2a.Capability {
 	}
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvWith(t, nil) }
+
+// newEnvWith lets a test adjust the engine's options; agentSrc is the
+// agent's own identity (the server's SVID).
+func newEnvWith(t *testing.T, adjust func(o *a2a.EngineOptions, agentSrc identity.Source)) *env {
 	t.Helper()
 	e := &env{t: t, ca: identitytest.NewCA(t, td), release: make(chan struct{})}
-	engine, err := a2a.NewEngine(a2a.EngineOptions{Capabilities: capabilities(e.release)})
+	agentSrc := e.ca.Source(e.ca.CreateX509SVID(agentID))
+	opts := a2a.EngineOptions{Capabilities: capabilities(e.release)}
+	if adjust != nil {
+		adjust(&opts, agentSrc)
+	}
+	engine, err := a2a.NewEngine(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +114,7 @@ func newEnv(t *testing.T) *env {
 		}
 		h.ServeHTTP(w, r)
 	})
-	srv, err := transport.NewServer(e.ca.Source(e.ca.CreateX509SVID(agentID)), identity.MatchPatterns(everyone), counted, transport.ServerOptions{})
+	srv, err := transport.NewServer(agentSrc, identity.MatchPatterns(everyone), counted, transport.ServerOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

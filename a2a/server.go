@@ -282,6 +282,9 @@ type CardOptions struct {
 	Provider *a2acore.AgentProvider
 	// DocumentationURL, if set, points at the agent's docs.
 	DocumentationURL string
+	// PushNotifications declares push notification support (set it to
+	// Engine.PushEnabled()).
+	PushNotifications bool
 }
 
 // MTLSSchemeName names the card's security scheme.
@@ -310,7 +313,8 @@ func BuildCard(opts CardOptions, caps []Capability) (*a2acore.AgentCard, error) 
 		DefaultInputModes:  []string{"application/json", "text/plain"},
 		DefaultOutputModes: []string{"application/json", "text/plain"},
 		Capabilities: a2acore.AgentCapabilities{
-			Streaming: true,
+			Streaming:         true,
+			PushNotifications: opts.PushNotifications,
 			Extensions: []a2acore.AgentExtension{{
 				URI:         ExtensionURI,
 				Description: "AgentWeave capability routing: message metadata maps this URI to the name of the skill to run; the payload is a data part.",

@@ -27,6 +27,7 @@ type liveTask struct {
 	subs    map[*subscriber]struct{}
 	cancel  context.CancelFunc // of the running handler, nil when idle
 	running bool
+	pushing bool // a push delivery goroutine follows the task
 	closed  bool
 }
 
