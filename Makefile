@@ -46,8 +46,17 @@ $(LINT_STAMP):
 	cd tools/lint && $(GO) build -o $(BIN)/ tool
 	@rm -f $(BIN)/.lint-*; touch $@
 
+# The official A2A JS SDK for the interop tests (lock file committed).
+JS_STAMP := interop/js/node_modules/.package-lock.json
+$(JS_STAMP): interop/js/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is needed for the A2A JS SDK interop tests: installing nodejs and npm"; apt-get update -qq && apt-get install -y -qq nodejs npm; }
+	npm ci --prefix interop/js --no-audit --no-fund --loglevel=error
+
+.PHONY: js
+js: $(JS_STAMP) ## install the A2A JS SDK for the interop tests (npm ci)
+
 .PHONY: test
-test: tools ## run every test (-race, shuffled), with real SPIRE and OPA, then a short fuzz pass
+test: tools js ## run every test (-race, shuffled), with real SPIRE and OPA, then a short fuzz pass
 	AGENTWEAVE_REQUIRE_INFRA=1 $(GO) test -race -shuffle=on -count=1 -timeout 20m $(GOTESTFLAGS) ./...
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
 
@@ -86,7 +95,7 @@ bench: ## transport benchmarks, modes interleaved over BENCHROUNDS runs, summari
 	$(GO) run $(BENCHSTAT) $(BIN)/bench.txt
 
 .PHONY: cover
-cover: tools ## test with a coverage profile in cover.out
+cover: tools js ## test with a coverage profile in cover.out
 	AGENTWEAVE_REQUIRE_INFRA=1 $(GO) test -count=1 -coverprofile=cover.out ./...
 	$(GO) tool cover -func=cover.out | tail -1
 
@@ -97,4 +106,4 @@ generate-check: ## fail if go generate changes anything
 
 .PHONY: clean
 clean: ## remove built tools and caches of this repo
-	rm -rf $(BIN) cover.out
+	rm -rf $(BIN) cover.out interop/js/node_modules

@@ -2,7 +2,6 @@ package a2a
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -205,16 +204,16 @@ func (p *Peer) refresh(ctx context.Context) error {
 	if len(body) > maxCardBytes {
 		return fmt.Errorf("a2a: agent card of %s is larger than %d bytes", p.ID, maxCardBytes)
 	}
-	var card a2acore.AgentCard
-	if err := json.Unmarshal(body, &card); err != nil {
+	card, err := ParseCard(body)
+	if err != nil {
 		return fmt.Errorf("a2a: agent card of %s: %w", p.ID, err)
 	}
-	ac, err := a2aclient.NewFromCard(ctx, &card,
+	ac, err := a2aclient.NewFromCard(ctx, card,
 		a2aclient.WithJSONRPCTransport(p.http), a2aclient.WithRESTTransport(p.http))
 	if err != nil {
 		return fmt.Errorf("a2a: agent card of %s: %w", p.ID, err)
 	}
-	p.card, p.etag, p.fetched, p.a2a = &card, resp.Header.Get("ETag"), time.Now(), ac
+	p.card, p.etag, p.fetched, p.a2a = card, resp.Header.Get("ETag"), time.Now(), ac
 	return nil
 }
 

@@ -174,11 +174,15 @@ func (e *env) card(hc *http.Client) *a2acore.AgentCard {
 		e.t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var card a2acore.AgentCard
-	if err := json.NewDecoder(resp.Body).Decode(&card); err != nil {
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
 		e.t.Fatal(err)
 	}
-	return &card
+	card, err := a2a.ParseCard(body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return card
 }
 
 func call(capability string, data any) *a2acore.SendMessageRequest {
@@ -521,6 +525,17 @@ func TestAgentCard(t *testing.T) {
 	}
 	if again, _ := get(etag); again != http.StatusNotModified {
 		t.Errorf("conditional GET status = %d, want 304", again)
+	}
+	// Security requirements in the proto's StringList form.
+	req0, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, e.base+a2a.CardPath, nil)
+	resp0, err := hc.Do(req0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp0.Body)
+	_ = resp0.Body.Close()
+	if !bytes.Contains(raw, []byte(`"securityRequirements":[{"schemes":{"mtls":{"list":[]}}}]`)) {
+		t.Errorf("card security requirements are not in the A2A 1.0 form: %s", raw)
 	}
 	// A 0.3 client that asks for its version gets the compat encoding.
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, e.base+a2a.CardPath, nil)
