@@ -217,6 +217,9 @@ func (s *MemoryStore) Get(_ context.Context, owner spiffeid.ID, id a2acore.TaskI
 
 // List implements [Store].
 func (s *MemoryStore) List(_ context.Context, owner spiffeid.ID, q ListQuery) (ListPage, error) {
+	if q.PageSize < 1 || q.PageSize > 100 {
+		return ListPage{}, fmt.Errorf("a2a: page size %d is not between 1 and 100", q.PageSize)
+	}
 	s.mu.RLock()
 	var match []*a2acore.Task
 	for _, mt := range s.tasks {
