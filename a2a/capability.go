@@ -32,6 +32,11 @@ type Capability struct {
 	Examples []string
 	// Handler does the work.
 	Handler Handler
+	// Replies lets the handler answer with a message instead of a task
+	// ([Call.Reply]). The task is then created only at the handler's first
+	// other output (or when it returns), so a reply leaves no task behind.
+	// Without it, the task exists, working, from the start.
+	Replies bool
 }
 
 // Handler runs one call of a capability. It reports progress and results
@@ -153,6 +158,16 @@ func (c *Call) Result(ctx context.Context, v any) error {
 		return fmt.Errorf("a2a: result: %w", err)
 	}
 	return c.Artifact(ctx, "result", a2acore.NewDataPart(value))
+}
+
+// Reply answers the call with a message and no task: SendMessage returns
+// the message and a stream carries only it. It must be the handler's first
+// and only output, and the capability must have Replies set; the handler
+// should then return nil.
+func (c *Call) Reply(_ context.Context, parts ...*a2acore.Part) error {
+	msg := a2acore.NewMessage(a2acore.MessageRoleAgent, parts...)
+	msg.ContextID = c.ContextID
+	return c.task.answer(msg)
 }
 
 // RequireInput moves the task to input-required with a question for the

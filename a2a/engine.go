@@ -138,6 +138,13 @@ func (e *Engine) Close() error {
 	return nil
 }
 
+// register makes a created task findable by its ID.
+func (e *Engine) register(t *liveTask) {
+	e.mu.Lock()
+	e.live[t.snap.ID] = t
+	e.mu.Unlock()
+}
+
 func (e *Engine) forget(id a2acore.TaskID) {
 	e.mu.Lock()
 	delete(e.live, id)
@@ -271,22 +278,22 @@ func (e *Engine) begin(ctx context.Context, req *a2acore.SendMessageRequest) (*l
 		Status:  a2acore.TaskStatus{State: a2acore.TaskStateSubmitted, Timestamp: &now},
 		History: []*a2acore.Message{&msg},
 	}
-	if err := e.store.Create(ctx, caller, task); err != nil {
-		return nil, nil, nil, fmt.Errorf("a2a: store task: %w", err)
+	lt := &liveTask{engine: e, owner: caller, cap: capability.Name, snap: task, subs: map[*subscriber]struct{}{}, first: make(chan struct{})}
+	immediate := req.Config != nil && req.Config.ReturnImmediately
+	if !capability.Replies || immediate || pushCfg != nil {
+		if err := lt.ensureCreated(ctx); err != nil {
+			return nil, nil, nil, err
+		}
 	}
-	lt := &liveTask{engine: e, owner: caller, cap: capability.Name, snap: task, version: 1, subs: map[*subscriber]struct{}{}}
-	e.mu.Lock()
-	e.live[task.ID] = lt
-	e.mu.Unlock()
 	if pushCfg != nil {
 		if _, err := e.push.configs.Save(ctx, task.ID, pushCfg); err != nil {
 			return nil, nil, nil, fmt.Errorf("a2a: save push config: %w", err)
 		}
 		e.startPush(lt)
 	}
-	sub, snap := lt.subscribe()
+	sub, _ := lt.subscribe()
 	e.run(ctx, lt, capability, &msg)
-	return lt, sub, snap, nil
+	return lt, sub, nil, nil // a nil snapshot: streams start with lt.head
 }
 
 // startPush starts, once per live task, the goroutine that delivers the
@@ -366,7 +373,12 @@ func (e *Engine) run(reqCtx context.Context, lt *liveTask, c Capability, msg *a2
 		defer e.wg.Done()
 		defer stopOnShutdown()
 		defer cancel()
-		_ = lt.apply(ctx, a2acore.NewStatusUpdateEvent(call, a2acore.TaskStateWorking, nil))
+		lt.mu.Lock()
+		created := lt.created
+		lt.mu.Unlock()
+		if created { // a deferred task shows up with the handler's first output
+			_ = lt.apply(ctx, a2acore.NewStatusUpdateEvent(call, a2acore.TaskStateWorking, nil))
+		}
 		err := e.invoke(ctx, c, call)
 		lt.mu.Lock()
 		lt.running, lt.cancel = false, nil
@@ -428,6 +440,12 @@ func (e *Engine) SendMessage(ctx context.Context, req *a2acore.SendMessageReques
 		if err != nil {
 			return nil, err
 		}
+		lt.mu.Lock()
+		reply := lt.reply
+		lt.mu.Unlock()
+		if reply != nil {
+			return reply, nil
+		}
 		snap := lt.snapshot()
 		if done || snap.Status.State.Terminal() || interrupted(snap.Status.State) {
 			return withHistory(snap, histLen), nil
@@ -445,7 +463,16 @@ func (e *Engine) SendStreamingMessage(ctx context.Context, req *a2acore.SendMess
 			return
 		}
 		defer lt.unsubscribe(sub)
-		if !yield(snap, nil) {
+		var head a2acore.Event = snap
+		if snap == nil { // a new task: the task as created, or a reply
+			if head, err = lt.head(ctx); err != nil {
+				return
+			}
+		}
+		if !yield(head, nil) {
+			return
+		}
+		if _, isReply := head.(*a2acore.Message); isReply {
 			return
 		}
 		stream(ctx, sub, yield)

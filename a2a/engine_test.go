@@ -72,6 +72,15 @@ func capabilities(release <-chan struct{}) []a2a.Capability {
 		{Name: "boom", Description: "panics", Handler: func(context.Context, *a2a.Call) error {
 			panic("unexpected")
 		}},
+		{Name: "hello", Description: "answers with a message, or makes a task when asked", Replies: true, Handler: func(ctx context.Context, c *a2a.Call) error {
+			if c.Text() == "task please" {
+				return c.Complete(ctx, "a task after all")
+			}
+			return c.Reply(ctx, a2acore.NewTextPart("hello, "+c.Caller.String()))
+		}},
+		{Name: "badreply", Description: "replies without Replies set", Handler: func(ctx context.Context, c *a2a.Call) error {
+			return c.Reply(ctx, a2acore.NewTextPart("not allowed"))
+		}},
 	}
 }
 
@@ -423,7 +432,7 @@ func TestJSONRPCErrors(t *testing.T) {
 		{"unknown method", `{"jsonrpc":"2.0","id":1,"method":"Frobnicate","params":{}}`, "1.0", -32601, ""},
 		{"bad params", `{"jsonrpc":"2.0","id":1,"method":"GetTask","params":{"id":7}}`, "1.0", -32602, ""},
 		{"no message", `{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{}}`, "1.0", -32602, "message"},
-		{"unknown capability", send(`"nope"`), "1.0", -32602, `unknown capability "nope": this agent offers ask, boom, echo, fail, slow`},
+		{"unknown capability", send(`"nope"`), "1.0", -32602, `unknown capability "nope": this agent offers ask, badreply, boom, echo, fail, hello, slow`},
 		{"capability not a string", send(`7`), "1.0", -32602, "must be a capability name"},
 		{"unknown task", `{"jsonrpc":"2.0","id":1,"method":"GetTask","params":{"id":"nope"}}`, "1.0", -32001, `task "nope" not found`},
 		{"bad page token", `{"jsonrpc":"2.0","id":1,"method":"ListTasks","params":{"pageToken":"!!"}}`, "1.0", -32602, "pageToken"},
@@ -550,13 +559,56 @@ func TestAgentCard(t *testing.T) {
 		t.Errorf("0.3 card lacks 0.3 fields or shares the 1.0 ETag: %s", body)
 	}
 	card := e.card(hc)
-	if len(card.Skills) != 5 || card.Skills[0].ID != "ask" {
-		t.Errorf("skills = %+v, want the 5 capabilities", card.Skills)
+	if len(card.Skills) != 7 || card.Skills[0].ID != "ask" {
+		t.Errorf("skills = %+v, want the 7 capabilities", card.Skills)
 	}
 	if _, ok := card.SecuritySchemes[a2a.MTLSSchemeName].(a2acore.MutualTLSSecurityScheme); !ok || len(card.SecurityRequirements) != 1 {
 		t.Errorf("security = %+v / %+v, want mTLS declared and required", card.SecuritySchemes, card.SecurityRequirements)
 	}
 	if len(card.SupportedInterfaces) != 4 || card.SupportedInterfaces[0].URL != e.base {
 		t.Errorf("interfaces = %+v", card.SupportedInterfaces)
+	}
+}
+
+func TestMessageReplies(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client(aliceID, a2acore.TransportProtocolJSONRPC)
+
+	r, err := c.SendMessage(t.Context(), call("hello", nil))
+	msg, ok := r.(*a2acore.Message)
+	if err != nil || !ok || msg.Parts[0].Text() != "hello, "+aliceID.String() || msg.Role != a2acore.MessageRoleAgent {
+		t.Fatalf("SendMessage(hello) = %#v, %v; want an agent message", r, err)
+	}
+	if l, err := c.ListTasks(t.Context(), &a2acore.ListTasksRequest{}); err != nil || len(l.Tasks) != 0 {
+		t.Errorf("a reply left tasks behind: %+v, %v", l, err)
+	}
+	var events []a2acore.Event
+	for ev, err := range c.SendStreamingMessage(t.Context(), call("hello", nil)) {
+		if err != nil {
+			t.Fatalf("stream: %v", err)
+		}
+		events = append(events, ev)
+	}
+	if len(events) != 1 {
+		t.Fatalf("stream of a reply = %d events, want the message alone", len(events))
+	}
+	if _, ok := events[0].(*a2acore.Message); !ok {
+		t.Errorf("stream event is %T, want *Message", events[0])
+	}
+
+	req := call("hello", nil)
+	req.Message.Parts = a2acore.ContentParts{a2acore.NewTextPart("task please")}
+	task := asTask(t)(c.SendMessage(t.Context(), req))
+	if task.Status.State != a2acore.TaskStateCompleted {
+		t.Errorf("deferred task state = %s, want completed", task.Status.State)
+	}
+	if got, err := c.GetTask(t.Context(), &a2acore.GetTaskRequest{ID: task.ID}); err != nil || got.Status.State != a2acore.TaskStateCompleted {
+		t.Errorf("GetTask(deferred task) = %v, %v", got, err)
+	}
+
+	bad := asTask(t)(c.SendMessage(t.Context(), call("badreply", nil)))
+	if bad.Status.State != a2acore.TaskStateFailed || !strings.Contains(bad.Status.Message.Parts[0].Text(), "Reply must be") {
+		t.Errorf("Reply without Replies: %+v, want the task failed saying why", bad.Status)
 	}
 }

@@ -3,6 +3,7 @@ package a2a
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -29,6 +30,66 @@ type liveTask struct {
 	running bool
 	pushing bool // a push delivery goroutine follows the task
 	closed  bool
+
+	// Deferred creation (capabilities with Replies): until the handler's
+	// first output the task is not stored; first closes when it is, or when
+	// the handler answered with a message (reply) instead.
+	created bool
+	first   chan struct{}
+	initial *a2acore.Task // the snapshot the task was created with
+	reply   *a2acore.Message
+}
+
+// createLocked stores the task if it is not stored yet.
+func (t *liveTask) createLocked(ctx context.Context) error {
+	if t.created {
+		return nil
+	}
+	if err := t.engine.store.Create(context.WithoutCancel(ctx), t.owner, t.snap); err != nil {
+		return fmt.Errorf("a2a: store task: %w", err)
+	}
+	t.created, t.version, t.initial = true, 1, t.snap
+	t.engine.register(t)
+	close(t.first)
+	return nil
+}
+
+// ensureCreated stores the task now (returnImmediately, push configs).
+func (t *liveTask) ensureCreated(ctx context.Context) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.createLocked(ctx)
+}
+
+// answer ends a not-yet-created task with a message instead of a task.
+func (t *liveTask) answer(msg *a2acore.Message) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.created || t.closed {
+		return errors.New("a2a: Reply must be the handler's first and only output (the task already exists)")
+	}
+	t.reply, t.closed = msg, true
+	close(t.first)
+	for s := range t.subs {
+		s.close()
+	}
+	t.subs = nil
+	return nil
+}
+
+// head is what a stream starts with: the task as created, or the reply.
+func (t *liveTask) head(ctx context.Context) (a2acore.Event, error) {
+	select {
+	case <-t.first:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.reply != nil {
+		return t.reply, nil
+	}
+	return t.initial, nil
 }
 
 // snapshot returns the current snapshot.
@@ -48,6 +109,9 @@ func (t *liveTask) apply(ctx context.Context, ev a2acore.Event) error {
 		return ErrTaskClosed
 	}
 	ctx = context.WithoutCancel(ctx)
+	if err := t.createLocked(ctx); err != nil {
+		return err
+	}
 	next := nextSnapshot(t.snap, ev)
 	v, err := t.engine.store.Update(ctx, t.owner, next, t.version)
 	if errors.Is(err, ErrConflict) {
