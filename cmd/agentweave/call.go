@@ -29,9 +29,10 @@ Workload API: SPIRE, or 'agentweave dev up'), refuses the connection unless the
 server presents exactly --target, and calls --capability with --data as the
 payload (an A2A message whose metadata names the capability).
 
-It prints the finished task as JSON (with --stream, every event as one JSON
-line) and exits 0 when the task completed, 1 when it failed, was rejected or
-canceled, or the call was refused, with the reason on standard error.`,
+It prints the finished task (or the agent's direct message) as JSON (with
+--stream, every event as one JSON line) and exits 0 when the task completed
+or the agent answered, 1 when the task failed, was rejected or canceled, or
+the call was refused, with the reason on standard error.`,
 		Example: `  agentweave call --socket unix:///tmp/aw/orchestrator.sock --url https://127.0.0.1:8443 \
     --target spiffe://example.org/agent/search/dev --capability echo --data '{"q":"spiffe"}'`,
 		Args: cobra.NoArgs,
@@ -61,22 +62,24 @@ canceled, or the call was refused, with the reason on standard error.`,
 			}
 			defer client.Close()
 			out := json.NewEncoder(cmd.OutOrStdout())
-			if !stream {
-				task, err := client.Call(ctx, id, capability, payload)
-				if task != nil {
-					_ = out.Encode(task)
-				}
-				if err != nil {
-					return fmt.Errorf("call: %w", err)
-				}
-				return taskOutcome(task)
-			}
 			peer, err := client.Peer(ctx, id)
 			if err != nil {
 				return fmt.Errorf("call: %w", err)
 			}
+			req := &a2acore.SendMessageRequest{Message: a2a.CapabilityMessage(capability, payload)}
+			if !stream {
+				res, err := peer.SendMessage(ctx, req)
+				if err != nil {
+					return fmt.Errorf("call: %w", err)
+				}
+				_ = out.Encode(res) // a task, or the agent's direct message
+				if task, ok := res.(*a2acore.Task); ok {
+					return taskOutcome(task)
+				}
+				return nil
+			}
 			var last a2acore.TaskState
-			for ev, err := range peer.SendStreamingMessage(ctx, &a2acore.SendMessageRequest{Message: a2a.CapabilityMessage(capability, payload)}) {
+			for ev, err := range peer.SendStreamingMessage(ctx, req) {
 				if err != nil {
 					return fmt.Errorf("call: %w", err)
 				}
@@ -86,6 +89,8 @@ canceled, or the call was refused, with the reason on standard error.`,
 					last = v.Status.State
 				case *a2acore.TaskStatusUpdateEvent:
 					last = v.Status.State
+				case *a2acore.Message:
+					return nil // a direct answer: the stream carries only it
 				}
 			}
 			return taskOutcome(&a2acore.Task{Status: a2acore.TaskStatus{State: last}})

@@ -97,9 +97,9 @@ func TestCall(t *testing.T) {
 	}
 
 	out, err = run(t.Context(), append(base, "--capability", "fail")...)
-	var te *a2a.TaskError
-	if !errors.As(err, &te) || !strings.Contains(err.Error(), "failed: no luck") || !strings.Contains(out, "TASK_STATE_FAILED") {
-		t.Errorf("call fail: error = %v, output %s; want the failed task and its reason", err, out)
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != 1 || !strings.Contains(err.Error(), "TASK_STATE_FAILED") || !strings.Contains(out, "no luck") {
+		t.Errorf("call fail: error = %v, output %s; want exit 1 and the failed task with its reason", err, out)
 	}
 
 	wrong := []string{"call", "--socket", sock, "--url", url, "--target", "spiffe://example.org/agent/other/dev", "--capability", "echo", "--timeout", "20s"}
