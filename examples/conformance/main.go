@@ -34,8 +34,9 @@ func main() {
 	dev := flag.String("dev", "", "run a development trust domain with sockets in this directory instead of --socket")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, *addr, *socket, *dev); err != nil {
+	err := run(ctx, *addr, *socket, *dev)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "conformance:", err)
 		os.Exit(1)
 	}
