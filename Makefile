@@ -85,14 +85,17 @@ BENCHSTAT := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 BENCHROUNDS ?= 8
 
 .PHONY: bench
-bench: ## transport benchmarks, modes interleaved over BENCHROUNDS runs, summarised by benchstat
+bench: ## transport and A2A benchmarks, interleaved over BENCHROUNDS runs, summarised by benchstat
 	@mkdir -p $(BIN)
 	$(GO) test -c -o $(BIN)/transport.test ./transport
-	@rm -f $(BIN)/bench.txt; for i in $$(seq $(BENCHROUNDS)); do \
+	$(GO) test -c -o $(BIN)/a2a.test ./a2a
+	@rm -f $(BIN)/bench-*.txt; for i in $$(seq $(BENCHROUNDS)); do \
 	  echo "round $$i/$(BENCHROUNDS)"; \
-	  $(BIN)/transport.test -test.run '^$$' -test.bench . -test.benchmem -test.count 1 -test.benchtime 1s >> $(BIN)/bench.txt; \
+	  $(BIN)/transport.test -test.run '^$$' -test.bench . -test.benchmem -test.count 1 -test.benchtime 1s >> $(BIN)/bench-transport.txt; \
+	  $(BIN)/a2a.test -test.run '^$$' -test.bench SendMessage -test.benchmem -test.count 1 -test.benchtime 1s >> $(BIN)/bench-a2a.txt; \
 	done
-	$(GO) run $(BENCHSTAT) $(BIN)/bench.txt
+	$(GO) run $(BENCHSTAT) $(BIN)/bench-transport.txt
+	$(GO) run $(BENCHSTAT) $(BIN)/bench-a2a.txt
 
 .PHONY: cover
 cover: tools js ## test with a coverage profile in cover.out
