@@ -441,8 +441,11 @@ func (e *Engine) SendMessage(ctx context.Context, req *a2acore.SendMessageReques
 			return nil, err
 		}
 		lt.mu.Lock()
-		reply := lt.reply
+		reply, lost := lt.reply, lt.lost
 		lt.mu.Unlock()
+		if lost != nil {
+			return nil, lost
+		}
 		if reply != nil {
 			return reply, nil
 		}
@@ -466,6 +469,9 @@ func (e *Engine) SendStreamingMessage(ctx context.Context, req *a2acore.SendMess
 		var head a2acore.Event = snap
 		if snap == nil { // a new task: the task as created, or a reply
 			if head, err = lt.head(ctx); err != nil {
+				if ctx.Err() == nil {
+					yield(nil, err)
+				}
 				return
 			}
 		}

@@ -38,6 +38,7 @@ type liveTask struct {
 	first   chan struct{}
 	initial *a2acore.Task // the snapshot the task was created with
 	reply   *a2acore.Message
+	lost    error // a deferred task could not be stored: the call fails
 }
 
 // createLocked stores the task if it is not stored yet.
@@ -86,7 +87,10 @@ func (t *liveTask) head(ctx context.Context) (a2acore.Event, error) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.reply != nil {
+	switch {
+	case t.lost != nil:
+		return nil, t.lost
+	case t.reply != nil:
 		return t.reply, nil
 	}
 	return t.initial, nil
@@ -110,6 +114,14 @@ func (t *liveTask) apply(ctx context.Context, ev a2acore.Event) error {
 	}
 	ctx = context.WithoutCancel(ctx)
 	if err := t.createLocked(ctx); err != nil {
+		// Nothing was stored: end the call with the error rather than
+		// leave its client waiting for a task that will never exist.
+		t.lost, t.closed = err, true
+		close(t.first)
+		for s := range t.subs {
+			s.close()
+		}
+		t.subs = nil
 		return err
 	}
 	next := nextSnapshot(t.snap, ev)
