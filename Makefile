@@ -55,8 +55,14 @@ $(JS_STAMP): interop/js/package-lock.json
 .PHONY: js
 js: $(JS_STAMP) ## install the A2A JS SDK for the interop tests (npm ci)
 
+# PostgreSQL from Debian for the shared task store's tests (the harness runs
+# a throwaway server on a loopback port).
+.PHONY: postgres
+postgres: ## install PostgreSQL from apt if missing
+	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { echo "installing PostgreSQL from apt"; apt-get update -qq && apt-get install -y -qq postgresql; }
+
 .PHONY: test
-test: tools js ## run every test (-race, shuffled), with real SPIRE and OPA, then a short fuzz pass
+test: tools js postgres ## run every test (-race, shuffled), with real SPIRE and OPA, then a short fuzz pass
 	AGENTWEAVE_REQUIRE_INFRA=1 $(GO) test -race -shuffle=on -count=1 -timeout 20m $(GOTESTFLAGS) ./...
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
 
@@ -98,7 +104,7 @@ bench: ## transport and A2A benchmarks, interleaved over BENCHROUNDS runs, summa
 	$(GO) run $(BENCHSTAT) $(BIN)/bench-a2a.txt
 
 .PHONY: cover
-cover: tools js ## test with a coverage profile in cover.out
+cover: tools js postgres ## test with a coverage profile in cover.out
 	AGENTWEAVE_REQUIRE_INFRA=1 $(GO) test -count=1 -coverprofile=cover.out ./...
 	$(GO) tool cover -func=cover.out | tail -1
 

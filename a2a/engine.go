@@ -557,15 +557,17 @@ func (e *Engine) GetTask(ctx context.Context, req *a2acore.GetTaskRequest) (*a2a
 	if req.HistoryLength != nil && *req.HistoryLength < 0 {
 		return nil, invalidParams("historyLength must not be negative")
 	}
-	if lt := e.lookup(caller, req.ID); lt != nil {
-		return withHistory(lt.snapshot(), req.HistoryLength), nil
-	}
-	t, _, err := e.store.Get(ctx, caller, req.ID)
+	// The store is the truth: another replica may have ended a task this
+	// engine runs (canceled it, say). Reading it tells the live task too.
+	t, v, err := e.store.Get(ctx, caller, req.ID)
 	if err != nil {
 		if errors.Is(err, a2acore.ErrTaskNotFound) {
 			return nil, taskNotFound(req.ID)
 		}
 		return nil, fmt.Errorf("a2a: read task: %w", err)
+	}
+	if lt := e.lookup(caller, req.ID); lt != nil {
+		t = lt.adopt(t, v)
 	}
 	return withHistory(t, req.HistoryLength), nil
 }

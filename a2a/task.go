@@ -171,6 +171,25 @@ func (t *liveTask) closeLocked() {
 	t.engine.forget(t.snap.ID)
 }
 
+// adopt reconciles the live task with a stored snapshot at version v: if
+// another replica ended the task, this one ends too (its subscribers see the
+// final state, its handler is canceled). It returns the newer snapshot.
+func (t *liveTask) adopt(stored *a2acore.Task, v int64) *a2acore.Task {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if v <= t.version || t.closed {
+		return t.snap
+	}
+	t.snap, t.version = stored, v
+	if stored.Status.State.Terminal() {
+		for s := range t.subs {
+			s.push(&a2acore.TaskStatusUpdateEvent{TaskID: stored.ID, ContextID: stored.ContextID, Status: stored.Status})
+		}
+		t.closeLocked()
+	}
+	return t.snap
+}
+
 // subscribe registers a subscriber that receives every event from now on;
 // the second result is the snapshot it starts from.
 func (t *liveTask) subscribe() (*subscriber, *a2acore.Task) {
