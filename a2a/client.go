@@ -75,6 +75,9 @@ type ClientOptions struct {
 	CardTTL time.Duration
 	// Transport configures the mTLS connections.
 	Transport transport.ClientOptions
+	// Bindings orders the protocol bindings to use when a card offers
+	// several of the same protocol version. Default: the card's order.
+	Bindings []a2acore.TransportProtocol
 }
 
 // Client calls other agents by SPIFFE ID over mutual TLS with A2A. For each
@@ -103,10 +106,11 @@ func NewClient(src identity.Source, opts ClientOptions) (*Client, error) {
 // Peer is a connection to one agent, verified to be target. Its methods
 // are a2a-go's client calls; it is safe for concurrent use.
 type Peer struct {
-	ID   spiffeid.ID
-	base string
-	http *http.Client
-	ttl  time.Duration
+	ID       spiffeid.ID
+	base     string
+	http     *http.Client
+	ttl      time.Duration
+	bindings []a2acore.TransportProtocol
 
 	mu      sync.Mutex
 	card    *a2acore.AgentCard
@@ -137,7 +141,7 @@ func (c *Client) Peer(ctx context.Context, target spiffeid.ID) (*Peer, error) {
 		if err != nil {
 			return nil, err
 		}
-		p = &Peer{ID: target, base: strings.TrimSuffix(base, "/"), http: hc, ttl: c.opts.CardTTL}
+		p = &Peer{ID: target, base: strings.TrimSuffix(base, "/"), http: hc, ttl: c.opts.CardTTL, bindings: c.opts.Bindings}
 		c.mu.Lock()
 		if existing, ok := c.peers[target]; ok {
 			p = existing
@@ -208,13 +212,33 @@ func (p *Peer) refresh(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("a2a: agent card of %s: %w", p.ID, err)
 	}
-	ac, err := a2aclient.NewFromCard(ctx, card,
-		a2aclient.WithJSONRPCTransport(p.http), a2aclient.WithRESTTransport(p.http))
+	hc := &http.Client{Transport: mediaTypes{p.http.Transport}}
+	ac, err := a2aclient.NewFromCard(ctx, card, a2aclient.WithConfig(a2aclient.Config{PreferredTransports: p.bindings}),
+		a2aclient.WithJSONRPCTransport(hc), a2aclient.WithRESTTransport(hc))
 	if err != nil {
 		return fmt.Errorf("a2a: agent card of %s: %w", p.ID, err)
 	}
 	p.card, p.etag, p.fetched, p.a2a = card, resp.Header.Get("ETag"), time.Now(), ac
 	return nil
+}
+
+// mediaTypes presents A2A's JSON media types (application/a2a+json, and
+// application/problem+json for HTTP+JSON errors) to a2a-go's client as
+// application/json: its REST client decodes error bodies only under that
+// type and otherwise reports a bare ServerError, losing TaskNotFound and the
+// like from servers that follow the spec's media type.
+type mediaTypes struct{ next http.RoundTripper }
+
+func (m mediaTypes) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := m.next.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	ct := resp.Header.Get("Content-Type")
+	if strings.HasPrefix(ct, "application/a2a+json") || strings.HasPrefix(ct, "application/problem+json") {
+		resp.Header.Set("Content-Type", "application/json")
+	}
+	return resp, nil
 }
 
 // Card returns the peer's agent card as last fetched.

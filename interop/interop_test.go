@@ -130,7 +130,13 @@ func TestGoClientCallsJSServer(t *testing.T) {
 		if _, err := a2a.ParseCard(rawCard); err != nil {
 			t.Fatalf("a2a.ParseCard(JS card) = %v\n%s", err, rawCard)
 		}
-		client, err := a2a.NewClient(src, a2a.ClientOptions{Resolver: a2a.StaticResolver{jsServerID: base}})
+		// HTTP+JSON first: the JS server sends its REST errors as
+		// application/a2a+json, which a2a-go's REST client alone would
+		// report as a bare ServerError.
+		client, err := a2a.NewClient(src, a2a.ClientOptions{
+			Resolver: a2a.StaticResolver{jsServerID: base},
+			Bindings: []a2acore.TransportProtocol{a2acore.TransportProtocolHTTPJSON},
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -145,6 +151,11 @@ func TestGoClientCallsJSServer(t *testing.T) {
 		}
 		if task, ok := r.(*a2acore.Task); !ok || task.Status.State != a2acore.TaskStateCompleted {
 			t.Fatalf("SendMessage = %s, want a completed task", toJSON(r))
+		}
+		// Errors keep their A2A meaning whatever media type the JS server
+		// answers with.
+		if _, err := peer.GetTask(t.Context(), &a2acore.GetTaskRequest{ID: "no-such-task"}); !errors.Is(err, a2acore.ErrTaskNotFound) {
+			t.Errorf("GetTask(unknown) on the JS agent over HTTP+JSON: error = %v, want TaskNotFound", err)
 		}
 	})
 
