@@ -2,10 +2,8 @@ package pgstore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +16,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/agentweave/agentweave-go/a2a"
+	"github.com/agentweave/agentweave-go/a2a/internal/taskrow"
 )
 
 // DefaultMaxTaskBytes is the default of [Options].MaxTaskBytes.
@@ -134,49 +133,9 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// row is a task's columns.
-type row struct {
-	id, owner, contextID, state string
-	updatedNS                   int64
-	body                        []byte
-}
-
-// encode returns owner's task t as a row, refusing tasks the store could
-// not list correctly or read back.
-func (s *Store) encode(owner spiffeid.ID, t *a2acore.Task) (row, error) {
-	switch {
-	case t == nil:
-		return row{}, errors.New("nil task")
-	case t.ID == "":
-		return row{}, errors.New("task has no ID")
-	case owner.IsZero():
-		return row{}, fmt.Errorf("task %s has no owner", t.ID)
-	}
-	body, err := json.Marshal(t)
-	if err != nil {
-		return row{}, fmt.Errorf("encode task %s: %w", t.ID, err)
-	}
-	if len(body) > s.maxTaskBytes {
-		return row{}, fmt.Errorf("task %s is %d bytes as JSON, over the %d-byte limit", t.ID, len(body), s.maxTaskBytes)
-	}
-	r := row{id: string(t.ID), owner: owner.String(), contextID: t.ContextID, state: string(t.Status.State), body: body}
-	if t.Status.Timestamp != nil {
-		r.updatedNS = unixNano(*t.Status.Timestamp)
-	} else {
-		r.updatedNS = math.MinInt64 // like time.Time{} in a2a.MemoryStore: oldest
-	}
-	return r, nil
-}
-
-// unixNano is t.UnixNano, clamped to the years 1678..2262 it can represent.
-func unixNano(t time.Time) int64 {
-	switch {
-	case t.Before(time.Unix(0, math.MinInt64)):
-		return math.MinInt64
-	case t.After(time.Unix(0, math.MaxInt64)):
-		return math.MaxInt64
-	}
-	return t.UnixNano()
+// encode returns owner's task t as a row.
+func (s *Store) encode(owner spiffeid.ID, t *a2acore.Task) (taskrow.Row, error) {
+	return taskrow.Encode(owner, t, s.maxTaskBytes)
 }
 
 // writeErr explains the PostgreSQL errors a task's content can cause.
@@ -201,9 +160,9 @@ func (s *Store) Create(ctx context.Context, owner spiffeid.ID, t *a2acore.Task) 
 	}
 	tag, err := s.pool.Exec(ctx, `INSERT INTO tasks (id, owner, context_id, state, updated_ns, version, body)
 		VALUES ($1, $2, $3, $4, $5, 1, $6) ON CONFLICT (id) DO NOTHING`,
-		r.id, r.owner, r.contextID, r.state, r.updatedNS, r.body)
+		r.ID, r.Owner, r.ContextID, r.State, r.UpdatedNS, r.Body)
 	if err != nil {
-		return fmt.Errorf("pgstore: create: %w", writeErr(r.id, err))
+		return fmt.Errorf("pgstore: create: %w", writeErr(r.ID, err))
 	}
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("pgstore: create task %s: the ID is taken", t.ID)
@@ -221,9 +180,9 @@ func (s *Store) Update(ctx context.Context, owner spiffeid.ID, t *a2acore.Task, 
 	tag, err := s.pool.Exec(ctx, `UPDATE tasks
 		SET context_id = $4, state = $5, updated_ns = $6, version = version + 1, body = $7
 		WHERE id = $1 AND owner = $2 AND version = $3`,
-		r.id, r.owner, version, r.contextID, r.state, r.updatedNS, r.body)
+		r.ID, r.Owner, version, r.ContextID, r.State, r.UpdatedNS, r.Body)
 	if err != nil {
-		return 0, fmt.Errorf("pgstore: update: %w", writeErr(r.id, err))
+		return 0, fmt.Errorf("pgstore: update: %w", writeErr(r.ID, err))
 	}
 	if tag.RowsAffected() == 1 {
 		return version + 1, nil
@@ -232,7 +191,7 @@ func (s *Store) Update(ctx context.Context, owner spiffeid.ID, t *a2acore.Task, 
 	// version mismatch. Tasks are never deleted, so the answer cannot go
 	// stale between the two statements.
 	var current int64
-	err = s.pool.QueryRow(ctx, `SELECT version FROM tasks WHERE id = $1 AND owner = $2`, r.id, r.owner).Scan(&current)
+	err = s.pool.QueryRow(ctx, `SELECT version FROM tasks WHERE id = $1 AND owner = $2`, r.ID, r.Owner).Scan(&current)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return 0, fmt.Errorf("pgstore: update task %s: %w", t.ID, a2acore.ErrTaskNotFound)
@@ -240,22 +199,6 @@ func (s *Store) Update(ctx context.Context, owner spiffeid.ID, t *a2acore.Task, 
 		return 0, fmt.Errorf("pgstore: update task %s: %w", t.ID, err)
 	}
 	return 0, fmt.Errorf("pgstore: update task %s from version %d, now %d: %w", t.ID, version, current, a2a.ErrConflict)
-}
-
-// decode turns a row's columns into a task. A row that is not a task this
-// package could have written is an error, never a panic.
-func decode(id string, version int64, body []byte) (*a2acore.Task, error) {
-	task := new(a2acore.Task)
-	if err := json.Unmarshal(body, task); err != nil {
-		return nil, fmt.Errorf("corrupt body: %w", err)
-	}
-	if string(task.ID) != id {
-		return nil, fmt.Errorf("corrupt body: it holds task %q", task.ID)
-	}
-	if version < 1 {
-		return nil, fmt.Errorf("corrupt row: version %d", version)
-	}
-	return task, nil
 }
 
 // Get implements [a2a.Store].
@@ -272,7 +215,7 @@ func (s *Store) Get(ctx context.Context, owner spiffeid.ID, id a2acore.TaskID) (
 	if err != nil {
 		return nil, 0, fmt.Errorf("pgstore: get task %s: %w", id, err)
 	}
-	task, err := decode(string(id), version, body)
+	task, err := taskrow.Decode(string(id), version, body)
 	if err != nil {
 		return nil, 0, fmt.Errorf("pgstore: get task %s: %w", id, err)
 	}
@@ -299,14 +242,14 @@ func (s *Store) List(ctx context.Context, owner spiffeid.ID, q a2a.ListQuery) (a
 		filter = append(filter, "state = "+arg(string(q.State)))
 	}
 	if !q.UpdatedAfter.IsZero() {
-		filter = append(filter, "updated_ns > "+arg(unixNano(q.UpdatedAfter)))
+		filter = append(filter, "updated_ns > "+arg(taskrow.UnixNano(q.UpdatedAfter)))
 	}
 	where := strings.Join(filter, " AND ")
 	pageWhere := where
 	if !q.After.IsZero() {
 		// A row comparison, which PostgreSQL answers by seeking the
 		// (owner, updated_ns DESC, id DESC) index to the cursor.
-		pageWhere += fmt.Sprintf(" AND (updated_ns, id) < (%s, %s)", arg(unixNano(q.After.Updated)), arg(string(q.After.ID)))
+		pageWhere += fmt.Sprintf(" AND (updated_ns, id) < (%s, %s)", arg(taskrow.UnixNano(q.After.Updated)), arg(string(q.After.ID)))
 	}
 	limit := arg(q.PageSize + 1)
 	// The count is the outer row; the page is joined to it, so an empty
@@ -350,7 +293,7 @@ func (s *Store) List(ctx context.Context, owner spiffeid.ID, q a2a.ListQuery) (a
 		if version == nil || updatedNS == nil {
 			return a2a.ListPage{}, fmt.Errorf("pgstore: list: task %s: corrupt row: NULL column", *id)
 		}
-		task, err := decode(*id, *version, body)
+		task, err := taskrow.Decode(*id, *version, body)
 		if err != nil {
 			return a2a.ListPage{}, fmt.Errorf("pgstore: list: task %s: %w", *id, err)
 		}

@@ -3,10 +3,8 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -18,6 +16,7 @@ import (
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 
 	"github.com/agentweave/agentweave-go/a2a"
+	"github.com/agentweave/agentweave-go/a2a/internal/taskrow"
 )
 
 // Defaults for [Options].
@@ -188,49 +187,9 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
-// row is a task's columns.
-type row struct {
-	id, owner, contextID, state string
-	updatedNS                   int64
-	body                        []byte
-}
-
-// encode returns owner's task t as a row, refusing tasks the store could
-// not list correctly or read back.
-func (s *Store) encode(owner spiffeid.ID, t *a2acore.Task) (row, error) {
-	switch {
-	case t == nil:
-		return row{}, errors.New("nil task")
-	case t.ID == "":
-		return row{}, errors.New("task has no ID")
-	case owner.IsZero():
-		return row{}, fmt.Errorf("task %s has no owner", t.ID)
-	}
-	body, err := json.Marshal(t)
-	if err != nil {
-		return row{}, fmt.Errorf("encode task %s: %w", t.ID, err)
-	}
-	if len(body) > s.maxTaskBytes {
-		return row{}, fmt.Errorf("task %s is %d bytes as JSON, over the %d-byte limit", t.ID, len(body), s.maxTaskBytes)
-	}
-	r := row{id: string(t.ID), owner: owner.String(), contextID: t.ContextID, state: string(t.Status.State), body: body}
-	if t.Status.Timestamp != nil {
-		r.updatedNS = unixNano(*t.Status.Timestamp)
-	} else {
-		r.updatedNS = math.MinInt64 // like time.Time{} in a2a.MemoryStore: oldest
-	}
-	return r, nil
-}
-
-// unixNano is t.UnixNano, clamped to the years 1678..2262 it can represent.
-func unixNano(t time.Time) int64 {
-	switch {
-	case t.Before(time.Unix(0, math.MinInt64)):
-		return math.MinInt64
-	case t.After(time.Unix(0, math.MaxInt64)):
-		return math.MaxInt64
-	}
-	return t.UnixNano()
+// encode returns owner's task t as a row.
+func (s *Store) encode(owner spiffeid.ID, t *a2acore.Task) (taskrow.Row, error) {
+	return taskrow.Encode(owner, t, s.maxTaskBytes)
 }
 
 // Create implements [a2a.Store]. The task is on disk when Create returns.
@@ -241,7 +200,7 @@ func (s *Store) Create(ctx context.Context, owner spiffeid.ID, t *a2acore.Task) 
 	}
 	res, err := s.db.ExecContext(ctx, `INSERT INTO tasks (id, owner, context_id, state, updated_ns, version, body)
 		VALUES (?, ?, ?, ?, ?, 1, ?) ON CONFLICT (id) DO NOTHING`,
-		r.id, r.owner, r.contextID, r.state, r.updatedNS, r.body)
+		r.ID, r.Owner, r.ContextID, r.State, r.UpdatedNS, r.Body)
 	if err != nil {
 		return fmt.Errorf("sqlitestore: create task %s: %w", t.ID, err)
 	}
@@ -263,7 +222,7 @@ func (s *Store) Update(ctx context.Context, owner spiffeid.ID, t *a2acore.Task, 
 	res, err := s.db.ExecContext(ctx, `UPDATE tasks
 		SET context_id = ?, state = ?, updated_ns = ?, version = version + 1, body = ?
 		WHERE id = ? AND owner = ? AND version = ?`,
-		r.contextID, r.state, r.updatedNS, r.body, r.id, r.owner, version)
+		r.ContextID, r.State, r.UpdatedNS, r.Body, r.ID, r.Owner, version)
 	if err != nil {
 		return 0, fmt.Errorf("sqlitestore: update task %s: %w", t.ID, err)
 	}
@@ -278,7 +237,7 @@ func (s *Store) Update(ctx context.Context, owner spiffeid.ID, t *a2acore.Task, 
 	// version mismatch. Tasks are never deleted, so the answer cannot go
 	// stale between the two statements.
 	var current int64
-	err = s.db.QueryRowContext(ctx, `SELECT version FROM tasks WHERE id = ? AND owner = ?`, r.id, r.owner).Scan(&current)
+	err = s.db.QueryRowContext(ctx, `SELECT version FROM tasks WHERE id = ? AND owner = ?`, r.ID, r.Owner).Scan(&current)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return 0, fmt.Errorf("sqlitestore: update task %s: %w", t.ID, a2acore.ErrTaskNotFound)
@@ -309,15 +268,9 @@ func (s *Store) decode(sc scanner) (id string, task *a2acore.Task, version, upda
 	if size > int64(s.maxTaskBytes) {
 		return id, nil, 0, 0, fmt.Errorf("stored body is %d bytes, over the %d-byte limit", size, s.maxTaskBytes)
 	}
-	task = new(a2acore.Task)
-	if err := json.Unmarshal(body, task); err != nil {
-		return id, nil, 0, 0, fmt.Errorf("corrupt body: %w", err)
-	}
-	if string(task.ID) != id {
-		return id, nil, 0, 0, fmt.Errorf("corrupt body: it holds task %q", task.ID)
-	}
-	if version < 1 {
-		return id, nil, 0, 0, fmt.Errorf("corrupt row: version %d", version)
+	task, err = taskrow.Decode(id, version, body)
+	if err != nil {
+		return id, nil, 0, 0, err
 	}
 	return id, task, version, updatedNS, nil
 }
@@ -352,7 +305,7 @@ func (s *Store) List(ctx context.Context, owner spiffeid.ID, q a2a.ListQuery) (a
 	}
 	if !q.UpdatedAfter.IsZero() {
 		where += " AND updated_ns > ?"
-		args = append(args, unixNano(q.UpdatedAfter))
+		args = append(args, taskrow.UnixNano(q.UpdatedAfter))
 	}
 
 	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
@@ -367,7 +320,7 @@ func (s *Store) List(ctx context.Context, owner spiffeid.ID, q a2a.ListQuery) (a
 	}
 	pageWhere, pageArgs := where, append([]any{s.maxTaskBytes}, args...)
 	if !q.After.IsZero() {
-		ns := unixNano(q.After.Updated)
+		ns := taskrow.UnixNano(q.After.Updated)
 		// The leading updated_ns <= ? is redundant but lets SQLite seek
 		// the (owner, updated_ns, id) index to the cursor instead of
 		// scanning the pages before it.
