@@ -13,7 +13,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -67,7 +66,7 @@ func StartPostgres(tb testing.TB) *Postgres {
 			tb.Logf("harness: %s", logTail("postgres", p.logPath))
 		}
 		if p.proc != nil {
-			if err := stopPostgres(p.proc); err != nil {
+			if err := p.proc.stop(); err != nil {
 				tb.Logf("harness: cleanup: %v", err)
 			}
 			p.proc = nil
@@ -114,7 +113,7 @@ func StartPostgres(tb testing.TB) *Postgres {
 // whether it had exited on its own (for example because the port was
 // taken).
 func (p *Postgres) start(bin, dir, data string, port int, cred *syscall.Credential) (exited bool, err error) {
-	proc, err := startProcessAs(cred, dir, "postgres", p.logPath, filepath.Join(bin, "postgres"),
+	proc, err := startProcessAs(cred, dir, syscall.SIGINT, "postgres", p.logPath, filepath.Join(bin, "postgres"),
 		"-D", data, "-h", "127.0.0.1", "-p", strconv.Itoa(port), "-k", "",
 		"-c", "max_connections=200", "-c", "log_min_messages=warning")
 	if err != nil {
@@ -138,7 +137,7 @@ func (p *Postgres) start(bin, dir, data string, port int, cred *syscall.Credenti
 	if err != nil {
 		exited = proc.exited() != nil
 		p.proc = nil
-		if stopErr := stopPostgres(proc); stopErr != nil {
+		if stopErr := proc.stop(); stopErr != nil {
 			err = errors.Join(err, fmt.Errorf("stop: %w", stopErr))
 		}
 		return exited, fmt.Errorf("waiting for postgres on 127.0.0.1:%d to accept connections: %w", port, err)
@@ -202,62 +201,4 @@ func postgresCredential() (*syscall.Credential, error) {
 		return nil, fmt.Errorf("user postgres: %w", err)
 	}
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
-}
-
-// startProcessAs is startProcess for a daemon run as cred (nil: the
-// current user) in working directory dir.
-func startProcessAs(cred *syscall.Credential, dir, name, logPath, bin string, args ...string) (*process, error) {
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close() // the child has its own copy of the descriptor
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(f, "=== harness: starting %s %s at %s\n", bin, strings.Join(args, " "), time.Now().Format(time.RFC3339Nano))
-	cmd := exec.Command(bin, args...) //nolint:noctx // stopped by stopPostgres, not by a context
-	cmd.Dir = dir
-	cmd.Stdout = f
-	cmd.Stderr = f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", name, err)
-	}
-	p := &process{name: name, logPath: logPath, logOffset: fi.Size(), cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.waitErr = cmd.Wait()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-// stopPostgres requests a fast shutdown (SIGINT: roll back open
-// transactions, disconnect clients, checkpoint), waits up to stopGrace,
-// then SIGKILLs. SIGTERM would be a smart shutdown, which waits for every
-// client to disconnect.
-func stopPostgres(p *process) error {
-	select {
-	case <-p.done:
-		return nil
-	default:
-	}
-	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("SIGINT %s: %w", p.name, err)
-	}
-	select {
-	case <-p.done:
-		return nil
-	case <-time.After(stopGrace):
-	}
-	if err := p.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("SIGKILL %s: %w", p.name, err)
-	}
-	select {
-	case <-p.done:
-		return fmt.Errorf("%s ignored SIGINT for %v and was killed", p.name, stopGrace)
-	case <-time.After(stopGrace):
-		return fmt.Errorf("%s (pid %d) did not exit %v after SIGKILL", p.name, p.cmd.Process.Pid, stopGrace)
-	}
 }

@@ -117,6 +117,7 @@ func freePort() (int, error) {
 // process is a daemon started as a direct child, with stdout and stderr
 // appended to a log file.
 type process struct {
+	stopSig   syscall.Signal // what stop sends first (SIGTERM by default)
 	name      string
 	logPath   string
 	logOffset int64 // size of the log file when this process started
@@ -126,6 +127,12 @@ type process struct {
 }
 
 func startProcess(name, logPath, bin string, args ...string) (*process, error) {
+	return startProcessAs(nil, "", syscall.SIGTERM, name, logPath, bin, args...)
+}
+
+// startProcessAs starts a daemon as cred (nil: the current user) in working
+// directory dir ("": the current one); stop will send stopSig first.
+func startProcessAs(cred *syscall.Credential, dir string, stopSig syscall.Signal, name, logPath, bin string, args ...string) (*process, error) {
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
@@ -137,14 +144,18 @@ func startProcess(name, logPath, bin string, args ...string) (*process, error) {
 	}
 	fmt.Fprintf(f, "=== harness: starting %s %s at %s\n", bin, strings.Join(args, " "), time.Now().Format(time.RFC3339Nano))
 	// Not CommandContext: the daemon outlives the call that starts it and is
-	// stopped by stop(), with SIGTERM first.
+	// stopped by stop().
 	cmd := exec.Command(bin, args...) //nolint:noctx // see above
+	cmd.Dir = dir
 	cmd.Stdout = f
 	cmd.Stderr = f
+	if cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
-	p := &process{name: name, logPath: logPath, logOffset: fi.Size(), cmd: cmd, done: make(chan struct{})}
+	p := &process{stopSig: stopSig, name: name, logPath: logPath, logOffset: fi.Size(), cmd: cmd, done: make(chan struct{})}
 	go func() {
 		p.waitErr = cmd.Wait()
 		close(p.done)
@@ -162,16 +173,17 @@ func (p *process) exited() error {
 	}
 }
 
-// stop sends SIGTERM, waits up to stopGrace, then SIGKILLs and waits for the
-// exit. It is safe to call on an exited process.
+// stop sends stopSig (SIGTERM; PostgreSQL's fast shutdown is SIGINT), waits
+// up to stopGrace, then SIGKILLs and waits for the exit. It is safe to call
+// on an exited process.
 func (p *process) stop() error {
 	select {
 	case <-p.done:
 		return nil // already gone
 	default:
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("SIGTERM %s: %w", p.name, err)
+	if err := p.cmd.Process.Signal(p.stopSig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("%s %s: %w", p.stopSig, p.name, err)
 	}
 	select {
 	case <-p.done:
@@ -183,7 +195,7 @@ func (p *process) stop() error {
 	}
 	select {
 	case <-p.done:
-		return fmt.Errorf("%s ignored SIGTERM for %v and was killed", p.name, stopGrace)
+		return fmt.Errorf("%s ignored %s for %v and was killed", p.name, p.stopSig, stopGrace)
 	case <-time.After(stopGrace):
 		return fmt.Errorf("%s (pid %d) did not exit %v after SIGKILL", p.name, p.cmd.Process.Pid, stopGrace)
 	}
