@@ -15,8 +15,9 @@ import (
 // cards from other SDKs fail to decode and ours are off-spec. These two
 // functions fix that at our boundary: we write the proto form and read both.
 
-// encodeCard marshals a card in the A2A 1.0 JSON form.
-func encodeCard(card *a2acore.AgentCard) ([]byte, error) {
+// MarshalCard encodes a card in the A2A 1.0 JSON form (security
+// requirements as StringList), as NewHandler serves it.
+func MarshalCard(card *a2acore.AgentCard) ([]byte, error) {
 	return recodeCard(card, func(v any) any {
 		if list, ok := v.([]any); ok {
 			return map[string]any{"list": list}

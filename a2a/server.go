@@ -51,7 +51,7 @@ func NewHandler(e *Engine, card *a2acore.AgentCard, opts HandlerOptions) (http.H
 	if e == nil || card == nil {
 		return nil, errors.New("a2a: handler needs an engine and an agent card")
 	}
-	cardJSON, err := encodeCard(card)
+	cardJSON, err := MarshalCard(card)
 	if err != nil {
 		return nil, fmt.Errorf("a2a: encode agent card: %w", err)
 	}

@@ -1,0 +1,205 @@
+package config
+
+import "time"
+
+// Config is an agent's configuration: the YAML file, then environment
+// overrides, then defaults. Field comments give each key's default.
+type Config struct {
+	Agent         Agent         `yaml:"agent"`
+	Identity      Identity      `yaml:"identity"`
+	Authorization Authorization `yaml:"authorization"`
+	Transport     Transport     `yaml:"transport"`
+	Server        Server        `yaml:"server"`
+	Peers         []Peer        `yaml:"peers"`
+	Tasks         Tasks         `yaml:"tasks"`
+	Observability Observability `yaml:"observability"`
+}
+
+// Environments.
+const (
+	Development = "development"
+	Staging     = "staging"
+	Production  = "production"
+)
+
+// Agent describes the agent.
+type Agent struct {
+	// Name matches ^[a-z][a-z0-9-]*$. Required.
+	Name string `yaml:"name"`
+	// TrustDomain is the agent's SPIFFE trust domain, e.g. example.org. Required.
+	TrustDomain string `yaml:"trust_domain"`
+	// Environment is development, staging or production (default). Outside
+	// development, nothing can switch identity, mTLS or authorization off.
+	Environment string `yaml:"environment"`
+	// Description is the agent card's description. Default: "<name> agent".
+	Description string `yaml:"description"`
+	// Version is the agent card's version. Default "0.0.0".
+	Version string `yaml:"version"`
+	// Capabilities are listed as skills in the agent card; their handlers
+	// are registered in code.
+	Capabilities []Capability `yaml:"capabilities"`
+}
+
+// Capability names a capability and says what it does.
+type Capability struct {
+	Name        string   `yaml:"name"`        // ^[a-z][a-z0-9_]*$
+	Description string   `yaml:"description"` // required
+	Tags        []string `yaml:"tags"`
+}
+
+// Identity says where the agent's SVID comes from.
+type Identity struct {
+	// Provider is spiffe (default: the Workload API) or static (PEM files,
+	// development only).
+	Provider string `yaml:"provider"`
+	// SPIFFEEndpoint is the Workload API address, unix:///path or
+	// tcp://ip:port. Default: $SPIFFE_ENDPOINT_SOCKET.
+	SPIFFEEndpoint string `yaml:"spiffe_endpoint"`
+	// SPIFFEID picks the SVID when the Workload API serves several.
+	// Default: spiffe://<trust_domain>/agent/<name>/<environment>.
+	SPIFFEID string `yaml:"spiffe_id"`
+	// AllowedTrustDomains are federated trust domains whose peers are
+	// accepted besides the agent's own. Default: none.
+	AllowedTrustDomains []string `yaml:"allowed_trust_domains"`
+	// StartTimeout bounds the wait for the first SVID. Default 30s.
+	StartTimeout time.Duration `yaml:"start_timeout"`
+	// Static is the PEM files for provider static.
+	Static StaticIdentity `yaml:"static"`
+}
+
+// StaticIdentity names PEM files.
+type StaticIdentity struct {
+	CertFile   string `yaml:"cert_file"`
+	KeyFile    string `yaml:"key_file"`
+	BundleFile string `yaml:"bundle_file"`
+}
+
+// Authorization configures policy decisions.
+type Authorization struct {
+	// Provider is opa (default) or allow-all (development only).
+	Provider string `yaml:"provider"`
+	// OPAEndpoint is a remote OPA server (http(s)://host:port, without
+	// /v1/data). Default: none, policies are evaluated in process.
+	OPAEndpoint string `yaml:"opa_endpoint"`
+	// PolicyDir holds the Rego policies for in-process evaluation.
+	PolicyDir string `yaml:"policy_dir"`
+	// PolicyPath is the decision's path. Default agentweave/authz
+	// (package agentweave.authz).
+	PolicyPath string `yaml:"policy_path"`
+	// DefaultAction is deny (default) or log-only (not in production: the
+	// call proceeds and the audit record says it would have been denied).
+	DefaultAction string `yaml:"default_action"`
+	// Audit configures the decision log.
+	Audit Audit `yaml:"audit"`
+}
+
+// Audit configures the audit trail.
+type Audit struct {
+	// Enabled defaults to true; production refuses false.
+	Enabled *bool `yaml:"enabled"`
+	// Destination is stdout (default) or a file path.
+	Destination string `yaml:"destination"`
+}
+
+// Transport configures connections.
+type Transport struct {
+	// TLSMinVersion is "1.3" (default) or "1.2".
+	TLSMinVersion string `yaml:"tls_min_version"`
+	// PeerVerification is strict (default) or log-only (not in production).
+	PeerVerification string `yaml:"peer_verification"`
+	// AllowedCallers are SPIFFE ID patterns (spiffe://td/agent/*) admitted
+	// at the TLS handshake. Default: every workload of the agent's trust
+	// domain and the allowed ones (spiffe://<td>/**).
+	AllowedCallers []string       `yaml:"allowed_callers"`
+	ConnectionPool ConnectionPool `yaml:"connection_pool"`
+	CircuitBreaker CircuitBreaker `yaml:"circuit_breaker"`
+	Retry          Retry          `yaml:"retry"`
+}
+
+// ConnectionPool bounds outgoing connections.
+type ConnectionPool struct {
+	MaxConnections int           `yaml:"max_connections"` // per peer; default 100
+	IdleTimeout    time.Duration `yaml:"idle_timeout"`    // default 60s
+}
+
+// CircuitBreaker is per target.
+type CircuitBreaker struct {
+	FailureThreshold int           `yaml:"failure_threshold"` // default 5
+	RecoveryTimeout  time.Duration `yaml:"recovery_timeout"`  // default 30s
+	SuccessThreshold int           `yaml:"success_threshold"` // default 2
+}
+
+// Retry applies only where a retry is safe.
+type Retry struct {
+	MaxAttempts int           `yaml:"max_attempts"` // default 3
+	BaseDelay   time.Duration `yaml:"base_delay"`   // default 1s
+	MaxDelay    time.Duration `yaml:"max_delay"`    // default 30s
+	Factor      float64       `yaml:"factor"`       // default 2 (full jitter)
+}
+
+// Server configures the A2A listener.
+type Server struct {
+	Host string `yaml:"host"` // default 0.0.0.0
+	Port int    `yaml:"port"` // default 8443
+	// PublicURLs are the agent's https base URLs for its card.
+	// Default: https://<host>:<port> (with 127.0.0.1 for 0.0.0.0).
+	PublicURLs        []string      `yaml:"public_urls"`
+	MaxBodyBytes      int64         `yaml:"max_body_bytes"`      // default 1048576
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"` // default 10s
+	IdleTimeout       time.Duration `yaml:"idle_timeout"`        // default 120s
+}
+
+// Peer is another agent the agent may call.
+type Peer struct {
+	SPIFFEID string `yaml:"spiffe_id"`
+	URL      string `yaml:"url"`
+}
+
+// Tasks configures the task store and push notifications.
+type Tasks struct {
+	// Store is memory (default), sqlite or postgres.
+	Store string `yaml:"store"`
+	// SQLitePath is the database file for store sqlite.
+	SQLitePath string `yaml:"sqlite_path"`
+	// PostgresDSN is the connection string for store postgres.
+	PostgresDSN string `yaml:"postgres_dsn"`
+	// MemoryLimit bounds the in-memory store. Default 10000.
+	MemoryLimit int  `yaml:"memory_limit"`
+	Push        Push `yaml:"push"`
+}
+
+// Push configures push notifications.
+type Push struct {
+	Enabled bool `yaml:"enabled"` // default false
+	// AllowedNetworks are CIDRs push URLs may reach although private,
+	// loopback or link-local. Default: none.
+	AllowedNetworks []string `yaml:"allowed_networks"`
+}
+
+// Observability configures metrics, tracing and logs.
+type Observability struct {
+	Metrics Metrics `yaml:"metrics"`
+	Tracing Tracing `yaml:"tracing"`
+	Logging Logging `yaml:"logging"`
+}
+
+// Metrics is the admin listener (/metrics, /healthz, /readyz).
+type Metrics struct {
+	Enabled *bool  `yaml:"enabled"` // default true
+	Host    string `yaml:"host"`    // default 127.0.0.1
+	Port    int    `yaml:"port"`    // default 9090
+}
+
+// Tracing exports OpenTelemetry traces.
+type Tracing struct {
+	Enabled     bool    `yaml:"enabled"`      // default false
+	Exporter    string  `yaml:"exporter"`     // otlp (default)
+	Endpoint    string  `yaml:"endpoint"`     // default localhost:4317
+	SampleRatio float64 `yaml:"sample_ratio"` // 0..1, default 0.1
+}
+
+// Logging configures slog.
+type Logging struct {
+	Level  string `yaml:"level"`  // debug, info (default), warn, error
+	Format string `yaml:"format"` // json (default) or text
+}

@@ -1,0 +1,236 @@
+package config_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agentweave/agentweave-go/config"
+)
+
+const minimal = `
+agent:
+  name: search
+  trust_domain: example.org
+identity:
+  spiffe_endpoint: unix:///run/spire/sockets/agent.sock
+`
+
+func parse(t *testing.T, yaml string, env map[string]string) (*config.Config, error) {
+	t.Helper()
+	return config.Parse([]byte(yaml), "test.yaml", func(k string) (string, bool) {
+		v, ok := env[k]
+		return v, ok
+	})
+}
+
+func problems(t *testing.T, err error) []string {
+	t.Helper()
+	var ce *config.Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("error = %v, want a *config.Error", err)
+	}
+	return ce.Problems
+}
+
+func TestDefaults(t *testing.T) {
+	t.Parallel()
+	cfg, err := parse(t, minimal, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := map[string]bool{
+		"environment production":       cfg.Agent.Environment == config.Production,
+		"spiffe id from name":          cfg.Identity.SPIFFEID == "spiffe://example.org/agent/search/production",
+		"authz opa, deny":              cfg.Authorization.Provider == "opa" && cfg.Authorization.DefaultAction == "deny",
+		"audit on":                     *cfg.Authorization.Audit.Enabled,
+		"tls 1.3, strict":              cfg.Transport.TLSMinVersion == "1.3" && cfg.Transport.PeerVerification == "strict",
+		"callers: own trust domain":    len(cfg.Transport.AllowedCallers) == 1 && cfg.Transport.AllowedCallers[0] == "spiffe://example.org/**",
+		"retry 3, 1s..30s":             cfg.Transport.Retry.MaxAttempts == 3 && cfg.Transport.Retry.BaseDelay == time.Second && cfg.Transport.Retry.MaxDelay == 30*time.Second,
+		"breaker 5/30s/2":              cfg.Transport.CircuitBreaker.FailureThreshold == 5 && cfg.Transport.CircuitBreaker.RecoveryTimeout == 30*time.Second,
+		"server 0.0.0.0:8443":          cfg.Server.Host == "0.0.0.0" && cfg.Server.Port == 8443,
+		"public url":                   cfg.Server.PublicURLs[0] == "https://127.0.0.1:8443",
+		"memory store":                 cfg.Tasks.Store == "memory",
+		"metrics 127.0.0.1:9090":       cfg.Observability.Metrics.Host == "127.0.0.1" && cfg.Observability.Metrics.Port == 9090,
+		"logging info json":            cfg.Observability.Logging.Level == "info" && cfg.Observability.Logging.Format == "json",
+		"body limit 1 MiB":             cfg.Server.MaxBodyBytes == 1<<20,
+		"description from name":        cfg.Agent.Description == "search agent",
+		"start timeout 30s":            cfg.Identity.StartTimeout == 30*time.Second,
+		"push off":                     !cfg.Tasks.Push.Enabled,
+		"idle pool timeout 60s":        cfg.Transport.ConnectionPool.IdleTimeout == 60*time.Second,
+		"tracing off, otlp localhost":  !cfg.Observability.Tracing.Enabled && cfg.Observability.Tracing.Endpoint == "localhost:4317",
+		"policy path agentweave/authz": cfg.Authorization.PolicyPath == "agentweave/authz",
+	}
+	for name, ok := range checks {
+		if !ok {
+			t.Errorf("default %s does not hold: %+v", name, cfg)
+		}
+	}
+}
+
+// TestEveryProblemAtOnce: a typo'd key (with its line), an invalid SPIFFE
+// ID, allow-all and log-only in production all fail one load, each named.
+func TestEveryProblemAtOnce(t *testing.T) {
+	t.Parallel()
+	_, err := parse(t, `
+agent:
+  name: search
+  trust_domain: example.org
+  enviroment: staging
+identity:
+  spiffe_endpoint: unix:///run/spire/sockets/agent.sock
+  spiffe_id: "spiffe://example.org/Bad ID"
+authorization:
+  provider: allow-all
+  default_action: log-only
+transport:
+  peer_verification: log-only
+  allowed_callers: ["spiffe://example.org/agent-*"]
+peers:
+  - spiffe_id: nope
+    url: http://insecure
+`, nil)
+	got := strings.Join(problems(t, err), "\n")
+	for _, want := range []string{
+		`line 5: field enviroment not found`,
+		`identity.spiffe_id: "spiffe://example.org/Bad ID"`,
+		`authorization.provider: allow-all is refused outside environment development`,
+		`authorization.default_action: log-only is refused in production`,
+		`transport.peer_verification: log-only is refused in production`,
+		`transport.allowed_callers:`,
+		`peers[0].spiffe_id: "nope"`,
+		`peers[0].url: "http://insecure" is not an absolute https URL`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("problems lack %q:\n%s", want, got)
+		}
+	}
+}
+
+func TestProductionRules(t *testing.T) {
+	t.Parallel()
+	for name, tt := range map[string]struct {
+		yaml string
+		want string
+	}{
+		"audit off":      {"authorization:\n  audit:\n    enabled: false\n", "authorization.audit.enabled: must be true in production"},
+		"static id":      {"identity:\n  provider: static\n", "static identities are for environment development only"},
+		"tls 1.1":        {"transport:\n  tls_min_version: \"1.1\"\n", `transport.tls_min_version: "1.1" is not one of 1.3, 1.2`},
+		"bad env":        {"agent:\n  environment: prod\n", `agent.environment: "prod" is not one of`},
+		"sqlite no path": {"tasks:\n  store: sqlite\n", "tasks.sqlite_path: is required"},
+		"bad cidr":       {"tasks:\n  push:\n    allowed_networks: [10.0.0.0/99]\n", "tasks.push.allowed_networks[0]"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			_, err := parse(t, mergeYAML(minimal, tt.yaml), nil)
+			if got := strings.Join(problems(t, err), "\n"); !strings.Contains(got, tt.want) {
+				t.Errorf("problems = %s\nwant one containing %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// mergeYAML adds extra to base: keys of agent or identity go into base's
+// section of that name, other sections are appended.
+func mergeYAML(base, extra string) string {
+	if strings.HasPrefix(extra, "agent:") {
+		return strings.Replace(base, "agent:\n", extra, 1)
+	}
+	if strings.HasPrefix(extra, "identity:") {
+		return strings.Replace(base, "identity:\n", extra, 1)
+	}
+	return base + extra
+}
+
+func TestDevelopmentAllowsWhatProductionRefuses(t *testing.T) {
+	t.Parallel()
+	_, err := parse(t, `
+agent: {name: dev, trust_domain: example.org, environment: development}
+identity: {provider: static, static: {cert_file: a, key_file: b, bundle_file: c}}
+authorization: {provider: allow-all, default_action: log-only, audit: {enabled: false}}
+transport: {peer_verification: log-only, tls_min_version: 1.2}
+`, nil)
+	if err != nil {
+		t.Fatalf("development config refused: %v", err)
+	}
+}
+
+func TestEnvironmentOverrides(t *testing.T) {
+	t.Parallel()
+	cfg, err := parse(t, minimal, map[string]string{
+		"AGENTWEAVE_SERVER_PORT":                    "9443",
+		"AGENTWEAVE_AGENT_ENVIRONMENT":              "staging",
+		"AGENTWEAVE_TRANSPORT_RETRY_MAX_ATTEMPTS":   "5",
+		"AGENTWEAVE_TRANSPORT_RETRY_BASE_DELAY":     "250ms",
+		"AGENTWEAVE_IDENTITY_ALLOWED_TRUST_DOMAINS": "partner.org, other.org",
+		"AGENTWEAVE_AUTHORIZATION_AUDIT_ENABLED":    "true",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Server.Port != 9443 || cfg.Agent.Environment != config.Staging || cfg.Transport.Retry.MaxAttempts != 5 ||
+		cfg.Transport.Retry.BaseDelay != 250*time.Millisecond || len(cfg.Identity.AllowedTrustDomains) != 2 {
+		t.Errorf("overrides not applied: %+v", cfg)
+	}
+	_, err = parse(t, minimal, map[string]string{"AGENTWEAVE_SERVER_PORT": "eighty", "AGENTWEAVE_SERVER_IDLE_TIMEOUT": "soon"})
+	got := strings.Join(problems(t, err), "\n")
+	if !strings.Contains(got, "AGENTWEAVE_SERVER_PORT") || !strings.Contains(got, "AGENTWEAVE_SERVER_IDLE_TIMEOUT") {
+		t.Errorf("bad overrides not both reported: %s", got)
+	}
+}
+
+func TestUnquotedTLSVersion(t *testing.T) {
+	t.Parallel()
+	cfg, err := parse(t, minimal+"transport:\n  tls_min_version: 1.2\n", nil)
+	if err != nil || cfg.Transport.TLSMinVersion != "1.2" {
+		t.Fatalf("tls_min_version: 1.2 (a YAML float) = %v, %v", cfg, err)
+	}
+}
+
+func TestLoadFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	p := filepath.Join(dir, "agent.yaml")
+	if err := os.WriteFile(p, []byte(minimal), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.Load(p); err != nil {
+		t.Fatalf("Load() = %v", err)
+	}
+	if _, err := config.Load(filepath.Join(dir, "missing.yaml")); err == nil {
+		t.Error("Load(missing) succeeded")
+	}
+	if _, err := parse(t, "agent: [", nil); err == nil {
+		t.Error("malformed YAML accepted")
+	}
+	if _, err := parse(t, minimal+"---\nagent: {}\n", nil); err == nil || !strings.Contains(err.Error(), "more than one YAML document") {
+		t.Errorf("two documents: %v", err)
+	}
+}
+
+// FuzzParse: configuration files come from operators and CI; any bytes
+// either load or fail with a *config.Error, never a panic.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(minimal))
+	f.Add([]byte("agent: {name: x, trust_domain: t}\n"))
+	f.Add([]byte("agent:\n  capabilities:\n    - {name: Bad, description: ''}\n"))
+	f.Add([]byte("transport: {retry: {factor: -1}}"))
+	f.Add([]byte("a: &a [*a]"))
+	f.Add([]byte("\x00"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := config.Parse(data, "fuzz", nil)
+		if err == nil {
+			if cfg == nil || cfg.Agent.Environment == "" {
+				t.Fatalf("loaded a config without defaults: %+v", cfg)
+			}
+			return
+		}
+		var ce *config.Error
+		if !errors.As(err, &ce) || len(ce.Problems) == 0 {
+			t.Fatalf("error %v is not a *config.Error with problems", err)
+		}
+	})
+}

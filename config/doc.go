@@ -1,0 +1,18 @@
+// Package config loads an agent's configuration: strict YAML (an unknown key
+// is an error with its line number), environment overrides
+// (AGENTWEAVE_<SECTION>_<FIELD>, e.g. AGENTWEAVE_SERVER_PORT or
+// AGENTWEAVE_TRANSPORT_RETRY_MAX_ATTEMPTS; lists comma-separated), defaults,
+// and validation that reports every problem at once, each naming its key.
+//
+// The environment defaults to production, where the rules that keep the
+// secure path the only path are enforced at load: authorization
+// default_action deny, no allow-all provider, peer_verification strict,
+// audit enabled, static identities refused, TLS 1.2 at the least.
+//
+//	cfg, err := config.Load("agent.yaml")
+//	if err != nil {
+//		return err // *config.Error: one line per problem
+//	}
+//
+// docs/configuration.md lists every key with its default.
+package config

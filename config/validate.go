@@ -1,0 +1,282 @@
+package config
+
+import (
+	"fmt"
+	"maps"
+	"net"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/workloadapi"
+
+	"github.com/agentweave/agentweave-go/identity"
+)
+
+var (
+	agentName      = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+	capabilityName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+)
+
+func orDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+func (c *Config) setDefaults(lookupEnv func(string) (string, bool)) {
+	orDefault(&c.Agent.Environment, Production)
+	orDefault(&c.Agent.Version, "0.0.0")
+	if c.Agent.Description == "" && c.Agent.Name != "" {
+		c.Agent.Description = c.Agent.Name + " agent"
+	}
+	orDefault(&c.Identity.Provider, "spiffe")
+	if c.Identity.SPIFFEEndpoint == "" && lookupEnv != nil {
+		c.Identity.SPIFFEEndpoint, _ = lookupEnv("SPIFFE_ENDPOINT_SOCKET")
+	}
+	if c.Identity.SPIFFEID == "" && c.Agent.Name != "" && c.Agent.TrustDomain != "" {
+		c.Identity.SPIFFEID = fmt.Sprintf("spiffe://%s/agent/%s/%s", c.Agent.TrustDomain, c.Agent.Name, c.Agent.Environment)
+	}
+	orDefault(&c.Identity.StartTimeout, 30*time.Second)
+	orDefault(&c.Authorization.Provider, "opa")
+	orDefault(&c.Authorization.PolicyPath, "agentweave/authz")
+	orDefault(&c.Authorization.DefaultAction, "deny")
+	if c.Authorization.Audit.Enabled == nil {
+		on := true
+		c.Authorization.Audit.Enabled = &on
+	}
+	orDefault(&c.Authorization.Audit.Destination, "stdout")
+	orDefault(&c.Transport.TLSMinVersion, "1.3")
+	orDefault(&c.Transport.PeerVerification, "strict")
+	if len(c.Transport.AllowedCallers) == 0 && c.Agent.TrustDomain != "" {
+		c.Transport.AllowedCallers = []string{"spiffe://" + c.Agent.TrustDomain + "/**"}
+		for _, td := range c.Identity.AllowedTrustDomains {
+			c.Transport.AllowedCallers = append(c.Transport.AllowedCallers, "spiffe://"+td+"/**")
+		}
+	}
+	orDefault(&c.Transport.ConnectionPool.MaxConnections, 100)
+	orDefault(&c.Transport.ConnectionPool.IdleTimeout, 60*time.Second)
+	orDefault(&c.Transport.CircuitBreaker.FailureThreshold, 5)
+	orDefault(&c.Transport.CircuitBreaker.RecoveryTimeout, 30*time.Second)
+	orDefault(&c.Transport.CircuitBreaker.SuccessThreshold, 2)
+	orDefault(&c.Transport.Retry.MaxAttempts, 3)
+	orDefault(&c.Transport.Retry.BaseDelay, time.Second)
+	orDefault(&c.Transport.Retry.MaxDelay, 30*time.Second)
+	orDefault(&c.Transport.Retry.Factor, 2)
+	orDefault(&c.Server.Host, "0.0.0.0")
+	orDefault(&c.Server.Port, 8443)
+	if len(c.Server.PublicURLs) == 0 {
+		host := c.Server.Host
+		if host == "0.0.0.0" || host == "::" {
+			host = "127.0.0.1"
+		}
+		c.Server.PublicURLs = []string{"https://" + net.JoinHostPort(host, strconv.Itoa(c.Server.Port))}
+	}
+	orDefault(&c.Server.MaxBodyBytes, 1<<20)
+	orDefault(&c.Server.ReadHeaderTimeout, 10*time.Second)
+	orDefault(&c.Server.IdleTimeout, 120*time.Second)
+	orDefault(&c.Tasks.Store, "memory")
+	orDefault(&c.Tasks.MemoryLimit, 10_000)
+	if c.Observability.Metrics.Enabled == nil {
+		on := true
+		c.Observability.Metrics.Enabled = &on
+	}
+	orDefault(&c.Observability.Metrics.Host, "127.0.0.1")
+	orDefault(&c.Observability.Metrics.Port, 9090)
+	orDefault(&c.Observability.Tracing.Exporter, "otlp")
+	orDefault(&c.Observability.Tracing.Endpoint, "localhost:4317")
+	if c.Observability.Tracing.SampleRatio == 0 && !c.Observability.Tracing.Enabled {
+		c.Observability.Tracing.SampleRatio = 0.1
+	}
+	orDefault(&c.Observability.Logging.Level, "info")
+	orDefault(&c.Observability.Logging.Format, "json")
+}
+
+type problems []string
+
+func (p *problems) add(key, format string, args ...any) {
+	*p = append(*p, key+": "+fmt.Sprintf(format, args...))
+}
+
+func oneOf(p *problems, key, v string, allowed ...string) {
+	for _, a := range allowed {
+		if v == a {
+			return
+		}
+	}
+	p.add(key, "%q is not one of %s", v, strings.Join(allowed, ", "))
+}
+
+func httpsURL(p *problems, key, raw string) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		p.add(key, "%q is not an absolute https URL", raw)
+	}
+}
+
+func (c *Config) validate() []string {
+	var p problems
+	a := c.Agent
+	if !agentName.MatchString(a.Name) {
+		p.add("agent.name", "%q must match %s", a.Name, agentName)
+	}
+	if td, err := spiffeid.TrustDomainFromString(a.TrustDomain); err != nil || td.Name() != a.TrustDomain {
+		p.add("agent.trust_domain", "%q is not a lowercase trust domain name", a.TrustDomain)
+	}
+	oneOf(&p, "agent.environment", a.Environment, Development, Staging, Production)
+	seen := map[string]bool{}
+	for i, cp := range a.Capabilities {
+		key := fmt.Sprintf("agent.capabilities[%d]", i)
+		if !capabilityName.MatchString(cp.Name) {
+			p.add(key+".name", "%q must match %s", cp.Name, capabilityName)
+		}
+		if seen[cp.Name] {
+			p.add(key+".name", "%q is listed twice", cp.Name)
+		}
+		seen[cp.Name] = true
+		if strings.TrimSpace(cp.Description) == "" {
+			p.add(key+".description", "is required")
+		}
+	}
+	dev := a.Environment == Development
+	prod := a.Environment == Production
+
+	id := c.Identity
+	oneOf(&p, "identity.provider", id.Provider, "spiffe", "static")
+	switch id.Provider {
+	case "spiffe":
+		if id.SPIFFEEndpoint == "" {
+			p.add("identity.spiffe_endpoint", "is required (or set SPIFFE_ENDPOINT_SOCKET)")
+		} else if err := workloadapi.ValidateAddress(id.SPIFFEEndpoint); err != nil {
+			p.add("identity.spiffe_endpoint", "%q: %v", id.SPIFFEEndpoint, err)
+		}
+	case "static":
+		if !dev {
+			p.add("identity.provider", "static identities are for environment development only")
+		}
+		for k, v := range map[string]string{"cert_file": id.Static.CertFile, "key_file": id.Static.KeyFile, "bundle_file": id.Static.BundleFile} {
+			if v == "" {
+				p.add("identity.static."+k, "is required with provider static")
+			}
+		}
+	}
+	if id.SPIFFEID != "" {
+		sid, err := spiffeid.FromString(id.SPIFFEID)
+		switch {
+		case err != nil:
+			p.add("identity.spiffe_id", "%q: %v", id.SPIFFEID, err)
+		case sid.TrustDomain().Name() != a.TrustDomain:
+			p.add("identity.spiffe_id", "%q is not in trust domain %q", id.SPIFFEID, a.TrustDomain)
+		}
+	}
+	if _, err := identity.ParseTrustDomains(id.AllowedTrustDomains); err != nil {
+		p.add("identity.allowed_trust_domains", "%v", err)
+	}
+	if id.StartTimeout < 0 {
+		p.add("identity.start_timeout", "must not be negative")
+	}
+
+	az := c.Authorization
+	oneOf(&p, "authorization.provider", az.Provider, "opa", "allow-all")
+	if az.Provider == "allow-all" && !dev {
+		p.add("authorization.provider", "allow-all is refused outside environment development (here %s)", a.Environment)
+	}
+	oneOf(&p, "authorization.default_action", az.DefaultAction, "deny", "log-only")
+	if az.DefaultAction == "log-only" && prod {
+		p.add("authorization.default_action", "log-only is refused in production: use deny")
+	}
+	if az.OPAEndpoint != "" {
+		u, err := url.Parse(az.OPAEndpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.add("authorization.opa_endpoint", "%q is not an http(s) URL", az.OPAEndpoint)
+		} else if strings.Contains(u.Path, "/v1/data") {
+			p.add("authorization.opa_endpoint", "%q must not include /v1/data (policy_path is appended)", az.OPAEndpoint)
+		}
+	}
+	if strings.HasPrefix(az.PolicyPath, "/") || strings.Contains(az.PolicyPath, "..") {
+		p.add("authorization.policy_path", "%q must be a relative path like agentweave/authz", az.PolicyPath)
+	}
+	if prod && (az.Audit.Enabled == nil || !*az.Audit.Enabled) {
+		p.add("authorization.audit.enabled", "must be true in production")
+	}
+
+	tr := c.Transport
+	oneOf(&p, "transport.tls_min_version", tr.TLSMinVersion, "1.3", "1.2")
+	oneOf(&p, "transport.peer_verification", tr.PeerVerification, "strict", "log-only")
+	if tr.PeerVerification == "log-only" && prod {
+		p.add("transport.peer_verification", "log-only is refused in production: use strict")
+	}
+	if _, err := identity.ParsePatterns(tr.AllowedCallers); err != nil {
+		p.add("transport.allowed_callers", "%v", err)
+	}
+	positive := map[string]int64{
+		"transport.connection_pool.max_connections":   int64(tr.ConnectionPool.MaxConnections),
+		"transport.connection_pool.idle_timeout":      int64(tr.ConnectionPool.IdleTimeout),
+		"transport.circuit_breaker.failure_threshold": int64(tr.CircuitBreaker.FailureThreshold),
+		"transport.circuit_breaker.recovery_timeout":  int64(tr.CircuitBreaker.RecoveryTimeout),
+		"transport.circuit_breaker.success_threshold": int64(tr.CircuitBreaker.SuccessThreshold),
+		"transport.retry.max_attempts":                int64(tr.Retry.MaxAttempts),
+		"transport.retry.base_delay":                  int64(tr.Retry.BaseDelay),
+		"transport.retry.max_delay":                   int64(tr.Retry.MaxDelay),
+		"server.max_body_bytes":                       c.Server.MaxBodyBytes,
+		"server.read_header_timeout":                  int64(c.Server.ReadHeaderTimeout),
+		"server.idle_timeout":                         int64(c.Server.IdleTimeout),
+		"tasks.memory_limit":                          int64(c.Tasks.MemoryLimit),
+	}
+	for _, k := range sortedKeys(positive) {
+		if positive[k] <= 0 {
+			p.add(k, "must be positive")
+		}
+	}
+	if tr.Retry.Factor < 1 {
+		p.add("transport.retry.factor", "must be at least 1")
+	}
+
+	if c.Server.Port < 1 || c.Server.Port > 65535 {
+		p.add("server.port", "%d is not a TCP port", c.Server.Port)
+	}
+	for i, u := range c.Server.PublicURLs {
+		httpsURL(&p, fmt.Sprintf("server.public_urls[%d]", i), u)
+	}
+	for i, peer := range c.Peers {
+		key := fmt.Sprintf("peers[%d]", i)
+		if _, err := spiffeid.FromString(peer.SPIFFEID); err != nil {
+			p.add(key+".spiffe_id", "%q: %v", peer.SPIFFEID, err)
+		}
+		httpsURL(&p, key+".url", peer.URL)
+	}
+
+	ts := c.Tasks
+	oneOf(&p, "tasks.store", ts.Store, "memory", "sqlite", "postgres")
+	if ts.Store == "sqlite" && ts.SQLitePath == "" {
+		p.add("tasks.sqlite_path", "is required with store sqlite")
+	}
+	if ts.Store == "postgres" && ts.PostgresDSN == "" {
+		p.add("tasks.postgres_dsn", "is required with store postgres")
+	}
+	for i, n := range ts.Push.AllowedNetworks {
+		if _, err := netip.ParsePrefix(n); err != nil {
+			p.add(fmt.Sprintf("tasks.push.allowed_networks[%d]", i), "%q is not a CIDR prefix", n)
+		}
+	}
+
+	ob := c.Observability
+	if ob.Metrics.Port < 1 || ob.Metrics.Port > 65535 {
+		p.add("observability.metrics.port", "%d is not a TCP port", ob.Metrics.Port)
+	}
+	oneOf(&p, "observability.tracing.exporter", ob.Tracing.Exporter, "otlp", "stdout")
+	if ob.Tracing.SampleRatio < 0 || ob.Tracing.SampleRatio > 1 {
+		p.add("observability.tracing.sample_ratio", "%v is not between 0 and 1", ob.Tracing.SampleRatio)
+	}
+	oneOf(&p, "observability.logging.level", ob.Logging.Level, "debug", "info", "warn", "error")
+	oneOf(&p, "observability.logging.format", ob.Logging.Format, "json", "text")
+	return p
+}
+
+func sortedKeys(m map[string]int64) []string { return slices.Sorted(maps.Keys(m)) }
