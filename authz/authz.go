@@ -1,0 +1,90 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Direction says which side of a call the decision is for.
+type Direction string
+
+// Directions.
+const (
+	Inbound  Direction = "inbound"  // a call this agent receives
+	Outbound Direction = "outbound" // a call this agent makes
+)
+
+// Input is the document policies decide on (the contract security teams
+// write Rego against; see docs/policy.md). Its JSON names are the policy's.
+type Input struct {
+	Direction         Direction      `json:"direction"`
+	CallerSPIFFEID    string         `json:"caller_spiffe_id"`
+	CalleeSPIFFEID    string         `json:"callee_spiffe_id"`
+	CallerTrustDomain string         `json:"caller_trust_domain"`
+	CalleeTrustDomain string         `json:"callee_trust_domain"`
+	Action            string         `json:"action"`    // the capability, "" for operations on existing tasks
+	Operation         string         `json:"operation"` // the A2A method, e.g. SendMessage, GetTask
+	TaskID            string         `json:"task_id,omitempty"`
+	Context           map[string]any `json:"context,omitempty"` // request metadata
+	Time              time.Time      `json:"time"`
+}
+
+// Decision is a policy's answer.
+type Decision struct {
+	Allow          bool
+	Reason         string // why; always set on a denial
+	AuditID        string // the audit record of this decision
+	PolicyRevision string // which policy decided
+}
+
+// Authorizer decides. Implementations are safe for concurrent use. An error
+// means no decision could be made: callers must deny.
+type Authorizer interface {
+	Authorize(ctx context.Context, in *Input) (Decision, error)
+}
+
+// AuthorizerFunc adapts a function to [Authorizer].
+type AuthorizerFunc func(ctx context.Context, in *Input) (Decision, error)
+
+// Authorize implements [Authorizer].
+func (f AuthorizerFunc) Authorize(ctx context.Context, in *Input) (Decision, error) { return f(ctx, in) }
+
+// AllowAll allows everything. Configuration refuses it outside the
+// development environment.
+func AllowAll() Authorizer {
+	return AuthorizerFunc(func(context.Context, *Input) (Decision, error) {
+		return Decision{Allow: true, Reason: "allow-all (development)", PolicyRevision: "allow-all"}, nil
+	})
+}
+
+// ErrDenied is wrapped by every refusal.
+var ErrDenied = errors.New("authz: permission denied")
+
+// DenyError is a refusal: a policy said no, or no decision could be made.
+type DenyError struct {
+	Input    *Input
+	Decision Decision
+	Err      error // the failure that forced the denial, if any
+}
+
+func (e *DenyError) Error() string {
+	what := e.Input.Operation
+	if e.Input.Action != "" {
+		what += " " + e.Input.Action
+	}
+	msg := fmt.Sprintf("authz: %s of %s by %s denied: %s", what, e.Input.CalleeSPIFFEID, e.Input.CallerSPIFFEID, e.Decision.Reason)
+	if e.Decision.AuditID != "" {
+		msg += " (audit " + e.Decision.AuditID + ")"
+	}
+	return msg
+}
+
+// Unwrap returns ErrDenied and the underlying failure.
+func (e *DenyError) Unwrap() []error {
+	if e.Err != nil {
+		return []error{ErrDenied, e.Err}
+	}
+	return []error{ErrDenied}
+}
