@@ -15,7 +15,6 @@ import (
 
 	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
 	"github.com/a2aproject/a2a-go/v2/a2asrv"
-	"github.com/a2aproject/a2a-go/v2/a2asrv/push"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/agentweave/agentweave-go/identity"
@@ -294,36 +293,6 @@ func (e *Engine) begin(ctx context.Context, req *a2acore.SendMessageRequest) (*l
 	sub, _ := lt.subscribe()
 	e.run(ctx, lt, capability, &msg)
 	return lt, sub, nil, nil // a nil snapshot: streams start with lt.head
-}
-
-// startPush starts, once per live task, the goroutine that delivers the
-// task's events to its push configurations.
-func (e *Engine) startPush(lt *liveTask) {
-	lt.mu.Lock()
-	if lt.pushing || lt.closed {
-		lt.mu.Unlock()
-		return
-	}
-	lt.pushing = true
-	lt.mu.Unlock()
-	sub, snap := lt.subscribe()
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
-		defer lt.unsubscribe(sub)
-		for {
-			events, done, err := sub.next(e.base)
-			if err != nil {
-				return
-			}
-			for _, ev := range events {
-				e.push.deliver(e.base, snap.ID, ev)
-			}
-			if done {
-				return
-			}
-		}
-	}()
 }
 
 // resume continues an interrupted task with the caller's answer.
@@ -678,107 +647,6 @@ func (e *Engine) cancelStored(ctx context.Context, caller spiffeid.ID, id a2acor
 		}
 	}
 	return nil, fmt.Errorf("a2a: cancel task %q: it kept changing; try again", id)
-}
-
-var errNoPush = a2acore.NewError(a2acore.ErrPushNotificationNotSupported, "push notifications are not supported by this agent")
-
-// PushEnabled reports whether push notifications are on.
-func (e *Engine) PushEnabled() bool { return e.push != nil }
-
-// pushTask checks that push is on and that the caller owns the task; it
-// returns the live task, if the task is still running.
-func (e *Engine) pushTask(ctx context.Context, id a2acore.TaskID) (*liveTask, error) {
-	caller, err := callerID(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if e.push == nil {
-		return nil, errNoPush
-	}
-	if id == "" {
-		return nil, invalidParams("taskId is required")
-	}
-	if lt := e.lookup(caller, id); lt != nil {
-		return lt, nil
-	}
-	if _, _, err := e.store.Get(ctx, caller, id); err != nil {
-		return nil, taskNotFound(id)
-	}
-	return nil, nil
-}
-
-func pushConfigErr(err error, id string) error {
-	if errors.Is(err, push.ErrPushConfigNotFound) {
-		return invalidParams("push notification config %q not found", id)
-	}
-	return fmt.Errorf("a2a: push config: %w", err)
-}
-
-// GetTaskPushConfig implements a2asrv.RequestHandler.
-func (e *Engine) GetTaskPushConfig(ctx context.Context, req *a2acore.GetTaskPushConfigRequest) (*a2acore.PushConfig, error) {
-	if req == nil {
-		return nil, invalidParams("params are required")
-	}
-	if _, err := e.pushTask(ctx, req.TaskID); err != nil {
-		return nil, err
-	}
-	cfg, err := e.push.configs.Get(ctx, req.TaskID, req.ID)
-	if err != nil {
-		return nil, pushConfigErr(err, req.ID)
-	}
-	return cfg, nil
-}
-
-// ListTaskPushConfigs implements a2asrv.RequestHandler.
-func (e *Engine) ListTaskPushConfigs(ctx context.Context, req *a2acore.ListTaskPushConfigRequest) (*a2acore.ListTaskPushConfigResponse, error) {
-	if req == nil {
-		return nil, invalidParams("params are required")
-	}
-	if _, err := e.pushTask(ctx, req.TaskID); err != nil {
-		return nil, err
-	}
-	cfgs, err := e.push.configs.List(ctx, req.TaskID)
-	if err != nil {
-		return nil, pushConfigErr(err, "")
-	}
-	return &a2acore.ListTaskPushConfigResponse{Configs: cfgs}, nil
-}
-
-// CreateTaskPushConfig implements a2asrv.RequestHandler. Events of the
-// task from now on are delivered to the URL.
-func (e *Engine) CreateTaskPushConfig(ctx context.Context, cfg *a2acore.PushConfig) (*a2acore.PushConfig, error) {
-	if cfg == nil {
-		return nil, invalidParams("params are required")
-	}
-	lt, err := e.pushTask(ctx, cfg.TaskID)
-	if err != nil {
-		return nil, err
-	}
-	if err := e.push.validate(cfg); err != nil {
-		return nil, err
-	}
-	saved, err := e.push.configs.Save(ctx, cfg.TaskID, cfg)
-	if err != nil {
-		return nil, pushConfigErr(err, cfg.ID)
-	}
-	if lt != nil {
-		e.startPush(lt)
-	}
-	return saved, nil
-}
-
-// DeleteTaskPushConfig implements a2asrv.RequestHandler.
-func (e *Engine) DeleteTaskPushConfig(ctx context.Context, req *a2acore.DeleteTaskPushConfigRequest) error {
-	if req == nil {
-		return invalidParams("params are required")
-	}
-	if _, err := e.pushTask(ctx, req.TaskID); err != nil {
-		return err
-	}
-	if err := e.push.configs.Delete(ctx, req.TaskID, req.ID); err != nil {
-		return pushConfigErr(err, req.ID)
-	}
-	return nil
 }
 
 // GetExtendedAgentCard implements a2asrv.RequestHandler: this agent has no
