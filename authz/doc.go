@@ -4,7 +4,7 @@
 // An [Authorizer] answers [Input] — who calls whom, for which capability
 // (action) and A2A operation — with a [Decision]. Providers: embedded OPA
 // and remote OPA (package authz/opa) and, in development only, [AllowAll].
-// Any error means deny: [Enforce] turns an error or a denial into a
+// Any error means deny: enforcement points turn an error or a denial into a
 // *[DenyError] wrapping [ErrDenied].
 //
 // Every decision, allowed or denied, is written to the audit trail
