@@ -15,6 +15,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/agentweave/agentweave-go/a2a"
+	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/identity"
 	"github.com/agentweave/agentweave-go/identity/identitytest"
 	"github.com/agentweave/agentweave-go/transport"
@@ -71,7 +72,7 @@ func (defaultExecutor) Cancel(_ context.Context, ec *a2asrv.ExecutorContext) ite
 }
 
 func benchEngine(b *testing.B) *a2a.Engine {
-	e, err := a2a.NewEngine(a2a.EngineOptions{Capabilities: []a2a.Capability{{
+	e, err := a2a.NewEngine(a2a.EngineOptions{Self: agentID, Enforcer: &authz.Enforcer{Authorizer: authz.AllowAll()}, Capabilities: []a2a.Capability{{
 		Name: "echo", Description: "echo",
 		Handler: func(ctx context.Context, c *a2a.Call) error {
 			v, _ := c.Data()

@@ -16,6 +16,7 @@ import (
 	"github.com/a2aproject/a2a-go/v2/a2aclient"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/identity"
 	"github.com/agentweave/agentweave-go/transport"
 )
@@ -78,6 +79,9 @@ type ClientOptions struct {
 	// Bindings orders the protocol bindings to use when a card offers
 	// several of the same protocol version. Default: the card's order.
 	Bindings []a2acore.TransportProtocol
+	// Enforcer authorizes every outbound operation before any network I/O
+	// (required: authz.AllowAll() in development).
+	Enforcer *authz.Enforcer
 }
 
 // Client calls other agents by SPIFFE ID over mutual TLS with A2A. For each
@@ -97,15 +101,31 @@ func NewClient(src identity.Source, opts ClientOptions) (*Client, error) {
 	if src == nil || opts.Resolver == nil {
 		return nil, errors.New("a2a: client needs an identity source and a resolver")
 	}
+	if opts.Enforcer == nil || opts.Enforcer.Authorizer == nil {
+		return nil, errors.New("a2a: client needs an authorization Enforcer (authz.AllowAll() in development)")
+	}
 	if opts.CardTTL <= 0 {
 		opts.CardTTL = 5 * time.Minute
 	}
 	return &Client{src: src, opts: opts, peers: map[spiffeid.ID]*Peer{}}, nil
 }
 
-// Peer is a connection to one agent, verified to be target. Its methods
-// are a2a-go's client calls; it is safe for concurrent use.
+// check authorizes an outbound operation; a denial is a *authz.DenyError.
+func (c *Client) check(ctx context.Context, target spiffeid.ID, op, action string, taskID a2acore.TaskID) error {
+	self := c.src.ID()
+	_, err := c.opts.Enforcer.Check(ctx, &authz.Input{
+		Direction: authz.Outbound, Operation: op, Action: action, TaskID: string(taskID),
+		CallerSPIFFEID: self.String(), CallerTrustDomain: self.TrustDomain().Name(),
+		CalleeSPIFFEID: target.String(), CalleeTrustDomain: target.TrustDomain().Name(),
+	})
+	return err
+}
+
+// Peer is a connection to one agent, verified to be target. Each method
+// is authorized (outbound) before it sends anything, then made with
+// a2a-go's client; it is safe for concurrent use.
 type Peer struct {
+	client   *Client
 	ID       spiffeid.ID
 	base     string
 	http     *http.Client
@@ -120,10 +140,14 @@ type Peer struct {
 }
 
 // Peer returns the (cached) connection to target, fetching its card if it
-// is not cached or its TTL has passed.
+// is not cached or its TTL has passed. Fetching the card is authorized as
+// operation GetAgentCard first.
 func (c *Client) Peer(ctx context.Context, target spiffeid.ID) (*Peer, error) {
 	if target.IsZero() {
 		return nil, errors.New("a2a: target SPIFFE ID is empty")
+	}
+	if err := c.check(ctx, target, "GetAgentCard", "", ""); err != nil {
+		return nil, err
 	}
 	c.mu.Lock()
 	p, ok := c.peers[target]
@@ -141,7 +165,7 @@ func (c *Client) Peer(ctx context.Context, target spiffeid.ID) (*Peer, error) {
 		if err != nil {
 			return nil, err
 		}
-		p = &Peer{ID: target, base: strings.TrimSuffix(base, "/"), http: hc, ttl: c.opts.CardTTL, bindings: c.opts.Bindings}
+		p = &Peer{client: c, ID: target, base: strings.TrimSuffix(base, "/"), http: hc, ttl: c.opts.CardTTL, bindings: c.opts.Bindings}
 		c.mu.Lock()
 		if existing, ok := c.peers[target]; ok {
 			p = existing
@@ -248,40 +272,72 @@ func (p *Peer) Card() *a2acore.AgentCard {
 	return p.card
 }
 
-func (p *Peer) client() *a2aclient.Client {
+func (p *Peer) a2aClient() *a2aclient.Client {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.a2a
 }
 
+// messageAction is the capability a message calls ("" if it names none).
+func messageAction(req *a2acore.SendMessageRequest) (string, a2acore.TaskID) {
+	if req == nil || req.Message == nil {
+		return "", ""
+	}
+	name, _ := capabilityFrom(req.Message.Metadata)
+	if name == "" {
+		name, _ = capabilityFrom(req.Metadata)
+	}
+	return name, req.Message.TaskID
+}
+
 // SendMessage sends a message; see A2A SendMessage.
 func (p *Peer) SendMessage(ctx context.Context, req *a2acore.SendMessageRequest) (a2acore.SendMessageResult, error) {
-	return p.client().SendMessage(ctx, req)
+	action, taskID := messageAction(req)
+	if err := p.client.check(ctx, p.ID, "SendMessage", action, taskID); err != nil {
+		return nil, err
+	}
+	return p.a2aClient().SendMessage(ctx, req)
 }
 
 // SendStreamingMessage sends a message and streams the task's events.
 func (p *Peer) SendStreamingMessage(ctx context.Context, req *a2acore.SendMessageRequest) iter.Seq2[a2acore.Event, error] {
-	return p.client().SendStreamingMessage(ctx, req)
+	action, taskID := messageAction(req)
+	if err := p.client.check(ctx, p.ID, "SendStreamingMessage", action, taskID); err != nil {
+		return func(yield func(a2acore.Event, error) bool) { yield(nil, err) }
+	}
+	return p.a2aClient().SendStreamingMessage(ctx, req)
 }
 
 // GetTask reads a task.
 func (p *Peer) GetTask(ctx context.Context, req *a2acore.GetTaskRequest) (*a2acore.Task, error) {
-	return p.client().GetTask(ctx, req)
+	if err := p.client.check(ctx, p.ID, "GetTask", "", req.ID); err != nil {
+		return nil, err
+	}
+	return p.a2aClient().GetTask(ctx, req)
 }
 
 // ListTasks lists the caller's tasks.
 func (p *Peer) ListTasks(ctx context.Context, req *a2acore.ListTasksRequest) (*a2acore.ListTasksResponse, error) {
-	return p.client().ListTasks(ctx, req)
+	if err := p.client.check(ctx, p.ID, "ListTasks", "", ""); err != nil {
+		return nil, err
+	}
+	return p.a2aClient().ListTasks(ctx, req)
 }
 
 // CancelTask cancels a task.
 func (p *Peer) CancelTask(ctx context.Context, req *a2acore.CancelTaskRequest) (*a2acore.Task, error) {
-	return p.client().CancelTask(ctx, req)
+	if err := p.client.check(ctx, p.ID, "CancelTask", "", req.ID); err != nil {
+		return nil, err
+	}
+	return p.a2aClient().CancelTask(ctx, req)
 }
 
 // SubscribeToTask streams a running task's events.
 func (p *Peer) SubscribeToTask(ctx context.Context, req *a2acore.SubscribeToTaskRequest) iter.Seq2[a2acore.Event, error] {
-	return p.client().SubscribeToTask(ctx, req)
+	if err := p.client.check(ctx, p.ID, "SubscribeToTask", "", req.ID); err != nil {
+		return func(yield func(a2acore.Event, error) bool) { yield(nil, err) }
+	}
+	return p.a2aClient().SubscribeToTask(ctx, req)
 }
 
 // CapabilityMessage builds the message that calls capability with payload
@@ -300,6 +356,10 @@ func CapabilityMessage(capability string, payload any) *a2acore.Message {
 // output); a task that failed or was rejected is returned with a
 // *TaskError.
 func (c *Client) Call(ctx context.Context, target spiffeid.ID, capability string, payload any) (*a2acore.Task, error) {
+	// Authorized before anything else: a denied call opens no connection.
+	if err := c.check(ctx, target, "SendMessage", capability, ""); err != nil {
+		return nil, err
+	}
 	p, err := c.Peer(ctx, target)
 	if err != nil {
 		return nil, err

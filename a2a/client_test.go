@@ -1,9 +1,11 @@
 package a2a_test
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,13 +13,14 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/agentweave/agentweave-go/a2a"
+	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/identity"
 	"github.com/agentweave/agentweave-go/transport"
 )
 
 func (e *env) agentClient(id spiffeid.ID, resolver a2a.Resolver, ttl time.Duration) *a2a.Client {
 	e.t.Helper()
-	c, err := a2a.NewClient(e.ca.Source(e.ca.CreateX509SVID(id)), a2a.ClientOptions{Resolver: resolver, CardTTL: ttl})
+	c, err := a2a.NewClient(e.ca.Source(e.ca.CreateX509SVID(id)), a2a.ClientOptions{Resolver: resolver, CardTTL: ttl, Enforcer: &authz.Enforcer{Authorizer: authz.AllowAll()}})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -110,5 +113,43 @@ func TestRESTErrorsDecode(t *testing.T) {
 	task := asTask(t)(c.SendMessage(t.Context(), call("echo", nil)))
 	if _, err := c.CancelTask(t.Context(), &a2acore.CancelTaskRequest{ID: task.ID}); !errors.Is(err, a2acore.ErrTaskNotCancelable) {
 		t.Errorf("REST CancelTask(finished) error = %v, want TaskNotCancelable", err)
+	}
+}
+
+// TestClientAuthorizesBeforeConnecting: an outbound call the policy denies
+// opens no connection; the decision is recorded.
+func TestClientAuthorizesBeforeConnecting(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	audit := &decisions{}
+	policy := authz.AuthorizerFunc(func(_ context.Context, in *authz.Input) (authz.Decision, error) {
+		if in.Direction != authz.Outbound || in.CallerSPIFFEID != aliceID.String() || in.CalleeSPIFFEID != agentID.String() {
+			return authz.Decision{}, errors.New("malformed input")
+		}
+		return authz.Decision{Allow: in.Action != "boom", Reason: "no booms"}, nil
+	})
+	c, err := a2a.NewClient(e.ca.Source(e.ca.CreateX509SVID(aliceID)), a2a.ClientOptions{
+		Resolver: a2a.StaticResolver{agentID: e.base},
+		Enforcer: &authz.Enforcer{Authorizer: policy, Auditor: audit},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	_, err = c.Call(t.Context(), agentID, "boom", nil)
+	if !errors.Is(err, authz.ErrDenied) || !strings.Contains(err.Error(), "no booms") {
+		t.Fatalf("Call(boom) error = %v, want an authorization denial", err)
+	}
+	if n := e.cardGets.Load(); n != 0 {
+		t.Errorf("a denied call reached the server (%d card requests)", n)
+	}
+	if _, err := c.Call(t.Context(), agentID, "echo", nil); err != nil {
+		t.Fatalf("Call(echo): %v", err)
+	}
+	if got := strings.Join(audit.snapshot(), "; "); got != "SendMessage boom alice/dev denied; SendMessage echo alice/dev allowed; GetAgentCard  alice/dev allowed; SendMessage echo alice/dev allowed" {
+		t.Errorf("outbound decisions = %s", got)
+	}
+	if _, err := a2a.NewClient(e.ca.Source(e.ca.CreateX509SVID(aliceID)), a2a.ClientOptions{Resolver: a2a.StaticResolver{}}); err == nil {
+		t.Error("NewClient without an Enforcer succeeded")
 	}
 }

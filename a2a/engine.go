@@ -17,6 +17,7 @@ import (
 	"github.com/a2aproject/a2a-go/v2/a2asrv"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/identity"
 )
 
@@ -35,6 +36,13 @@ type EngineOptions struct {
 	// Push, when set, turns on push notifications. Default: off (the push
 	// operations answer PushNotificationNotSupportedError).
 	Push *PushOptions
+	// Enforcer authorizes every operation before any handler or store is
+	// touched, and audits the decision (required: for development use an
+	// Enforcer with authz.AllowAll()).
+	Enforcer *authz.Enforcer
+	// Self is the agent's own SPIFFE ID, the callee in policy input
+	// (required).
+	Self spiffeid.ID
 }
 
 // Engine is AgentWeave's A2A task engine: it implements a2asrv.RequestHandler
@@ -49,6 +57,8 @@ type Engine struct {
 	store Store
 	log   *slog.Logger
 	push  *pusher // nil: push notifications off
+	authz *authz.Enforcer
+	self  spiffeid.ID
 
 	base context.Context
 	stop context.CancelFunc
@@ -65,7 +75,13 @@ func NewEngine(opts EngineOptions) (*Engine, error) {
 	if len(opts.Capabilities) == 0 {
 		return nil, errors.New("a2a: an agent needs at least one capability")
 	}
-	e := &Engine{caps: map[string]Capability{}, def: opts.Default, store: opts.Store, log: opts.Logger, live: map[a2acore.TaskID]*liveTask{}}
+	if opts.Enforcer == nil || opts.Enforcer.Authorizer == nil {
+		return nil, errors.New("a2a: an agent needs an authorization Enforcer (authz.AllowAll() in development)")
+	}
+	if opts.Self.IsZero() {
+		return nil, errors.New("a2a: EngineOptions.Self (the agent's SPIFFE ID) is required")
+	}
+	e := &Engine{caps: map[string]Capability{}, def: opts.Default, store: opts.Store, log: opts.Logger, live: map[a2acore.TaskID]*liveTask{}, authz: opts.Enforcer, self: opts.Self}
 	var errs []error
 	for _, c := range opts.Capabilities {
 		if err := c.validate(); err != nil {
@@ -170,6 +186,25 @@ func callerID(ctx context.Context) (spiffeid.ID, error) {
 	return id, nil
 }
 
+// admit authorizes an operation of the caller before anything else
+// happens: a denial, a failed decision or an unwritable audit record in
+// production answers Unauthorized (permission denied) with the reason.
+func (e *Engine) admit(ctx context.Context, op, action string, taskID a2acore.TaskID) (spiffeid.ID, error) {
+	caller, err := callerID(ctx)
+	if err != nil {
+		return spiffeid.ID{}, err
+	}
+	in := &authz.Input{
+		Direction: authz.Inbound, Operation: op, Action: action, TaskID: string(taskID),
+		CallerSPIFFEID: caller.String(), CallerTrustDomain: caller.TrustDomain().Name(),
+		CalleeSPIFFEID: e.self.String(), CalleeTrustDomain: e.self.TrustDomain().Name(),
+	}
+	if _, err := e.authz.Check(ctx, in); err != nil {
+		return spiffeid.ID{}, a2acore.NewError(a2acore.ErrUnauthorized, err.Error())
+	}
+	return caller, nil
+}
+
 func invalidParams(format string, args ...any) error {
 	return a2acore.NewError(a2acore.ErrInvalidParams, fmt.Sprintf(format, args...))
 }
@@ -238,15 +273,31 @@ func validateMessage(m *a2acore.Message) error {
 // begin validates a send request and starts (or resumes) its task. It
 // returns the live task and a subscription made before the handler starts,
 // so no event is missed.
-func (e *Engine) begin(ctx context.Context, req *a2acore.SendMessageRequest) (*liveTask, *subscriber, *a2acore.Task, error) {
-	caller, err := callerID(ctx)
-	if err != nil {
+func (e *Engine) begin(ctx context.Context, op string, req *a2acore.SendMessageRequest) (*liveTask, *subscriber, *a2acore.Task, error) {
+	if _, err := callerID(ctx); err != nil {
 		return nil, nil, nil, err
 	}
 	if req == nil {
 		return nil, nil, nil, invalidParams("params are required")
 	}
 	if err := validateMessage(req.Message); err != nil {
+		return nil, nil, nil, err
+	}
+	// The capability (the policy's action) comes from routing, which reads
+	// only the request: authorization happens before any task exists.
+	var capability Capability
+	action, err := capabilityFrom(req.Message.Metadata)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if req.Message.TaskID == "" {
+		if capability, err = e.route(req); err != nil {
+			return nil, nil, nil, err
+		}
+		action = capability.Name
+	}
+	caller, err := e.admit(ctx, op, action, req.Message.TaskID)
+	if err != nil {
 		return nil, nil, nil, err
 	}
 	var pushCfg *a2acore.PushConfig
@@ -261,10 +312,6 @@ func (e *Engine) begin(ctx context.Context, req *a2acore.SendMessageRequest) (*l
 	}
 	if req.Message.TaskID != "" {
 		return e.resume(ctx, caller, req.Message)
-	}
-	capability, err := e.route(req)
-	if err != nil {
-		return nil, nil, nil, err
 	}
 	msg := *req.Message
 	msg.TaskID = a2acore.NewTaskID()
@@ -392,7 +439,7 @@ func interrupted(s a2acore.TaskState) bool {
 // SendMessage implements a2asrv.RequestHandler. It waits until the task
 // ends or needs input, unless configuration.returnImmediately is set.
 func (e *Engine) SendMessage(ctx context.Context, req *a2acore.SendMessageRequest) (a2acore.SendMessageResult, error) {
-	lt, sub, _, err := e.begin(ctx, req)
+	lt, sub, _, err := e.begin(ctx, "SendMessage", req)
 	if err != nil {
 		return nil, err
 	}
@@ -429,7 +476,7 @@ func (e *Engine) SendMessage(ctx context.Context, req *a2acore.SendMessageReques
 // then every event until the task ends or needs input.
 func (e *Engine) SendStreamingMessage(ctx context.Context, req *a2acore.SendMessageRequest) iter.Seq2[a2acore.Event, error] {
 	return func(yield func(a2acore.Event, error) bool) {
-		lt, sub, snap, err := e.begin(ctx, req)
+		lt, sub, snap, err := e.begin(ctx, "SendStreamingMessage", req)
 		if err != nil {
 			yield(nil, err)
 			return
@@ -480,13 +527,13 @@ func stream(ctx context.Context, sub *subscriber, yield func(a2acore.Event, erro
 // (UnsupportedOperationError, as the spec says).
 func (e *Engine) SubscribeToTask(ctx context.Context, req *a2acore.SubscribeToTaskRequest) iter.Seq2[a2acore.Event, error] {
 	return func(yield func(a2acore.Event, error) bool) {
-		caller, err := callerID(ctx)
-		if err != nil {
-			yield(nil, err)
-			return
-		}
 		if req == nil || req.ID == "" {
 			yield(nil, invalidParams("id is required"))
+			return
+		}
+		caller, err := e.admit(ctx, "SubscribeToTask", "", req.ID)
+		if err != nil {
+			yield(nil, err)
 			return
 		}
 		lt := e.lookup(caller, req.ID)
@@ -516,12 +563,12 @@ func (e *Engine) endedOrMissing(ctx context.Context, caller spiffeid.ID, id a2ac
 
 // GetTask implements a2asrv.RequestHandler.
 func (e *Engine) GetTask(ctx context.Context, req *a2acore.GetTaskRequest) (*a2acore.Task, error) {
-	caller, err := callerID(ctx)
-	if err != nil {
-		return nil, err
-	}
 	if req == nil || req.ID == "" {
 		return nil, invalidParams("id is required")
+	}
+	caller, err := e.admit(ctx, "GetTask", "", req.ID)
+	if err != nil {
+		return nil, err
 	}
 	if req.HistoryLength != nil && *req.HistoryLength < 0 {
 		return nil, invalidParams("historyLength must not be negative")
@@ -550,7 +597,7 @@ const (
 // ListTasks implements a2asrv.RequestHandler: the caller's tasks only,
 // most recently updated first, with cursor pagination.
 func (e *Engine) ListTasks(ctx context.Context, req *a2acore.ListTasksRequest) (*a2acore.ListTasksResponse, error) {
-	caller, err := callerID(ctx)
+	caller, err := e.admit(ctx, "ListTasks", "", "")
 	if err != nil {
 		return nil, err
 	}
@@ -605,12 +652,12 @@ func knownState(s a2acore.TaskState) bool { return slices.Contains(states, s) }
 // CancelTask implements a2asrv.RequestHandler. A finished task cannot be
 // canceled (TaskNotCancelableError).
 func (e *Engine) CancelTask(ctx context.Context, req *a2acore.CancelTaskRequest) (*a2acore.Task, error) {
-	caller, err := callerID(ctx)
-	if err != nil {
-		return nil, err
-	}
 	if req == nil || req.ID == "" {
 		return nil, invalidParams("id is required")
+	}
+	caller, err := e.admit(ctx, "CancelTask", "", req.ID)
+	if err != nil {
+		return nil, err
 	}
 	lt := e.lookup(caller, req.ID)
 	if lt == nil {
@@ -652,7 +699,7 @@ func (e *Engine) cancelStored(ctx context.Context, caller spiffeid.ID, id a2acor
 // GetExtendedAgentCard implements a2asrv.RequestHandler: this agent has no
 // extended card.
 func (e *Engine) GetExtendedAgentCard(ctx context.Context, _ *a2acore.GetExtendedAgentCardRequest) (*a2acore.AgentCard, error) {
-	if _, err := callerID(ctx); err != nil {
+	if _, err := e.admit(ctx, "GetExtendedAgentCard", "", ""); err != nil {
 		return nil, err
 	}
 	return nil, a2acore.NewError(a2acore.ErrExtendedCardNotConfigured, "this agent has no extended agent card")

@@ -19,6 +19,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/agentweave/agentweave-go/a2a"
+	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/identity"
 	"github.com/agentweave/agentweave-go/identity/identitytest"
 	"github.com/agentweave/agentweave-go/transport"
@@ -92,7 +93,7 @@ func newEnvWith(t *testing.T, adjust func(o *a2a.EngineOptions, agentSrc identit
 	t.Helper()
 	e := &env{t: t, ca: identitytest.NewCA(t, td), release: make(chan struct{})}
 	agentSrc := e.ca.Source(e.ca.CreateX509SVID(agentID))
-	opts := a2a.EngineOptions{Capabilities: capabilities(e.release)}
+	opts := a2a.EngineOptions{Capabilities: capabilities(e.release), Self: agentID, Enforcer: &authz.Enforcer{Authorizer: authz.AllowAll()}}
 	if adjust != nil {
 		adjust(&opts, agentSrc)
 	}

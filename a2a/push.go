@@ -248,8 +248,8 @@ func (e *Engine) PushEnabled() bool { return e.push != nil }
 
 // pushTask checks that push is on and that the caller owns the task; it
 // returns the live task, if the task is still running.
-func (e *Engine) pushTask(ctx context.Context, id a2acore.TaskID) (*liveTask, error) {
-	caller, err := callerID(ctx)
+func (e *Engine) pushTask(ctx context.Context, op string, id a2acore.TaskID) (*liveTask, error) {
+	caller, err := e.admit(ctx, op, "", id)
 	if err != nil {
 		return nil, err
 	}
@@ -280,7 +280,7 @@ func (e *Engine) GetTaskPushConfig(ctx context.Context, req *a2acore.GetTaskPush
 	if req == nil {
 		return nil, invalidParams("params are required")
 	}
-	if _, err := e.pushTask(ctx, req.TaskID); err != nil {
+	if _, err := e.pushTask(ctx, "GetTaskPushNotificationConfig", req.TaskID); err != nil {
 		return nil, err
 	}
 	cfg, err := e.push.configs.Get(ctx, req.TaskID, req.ID)
@@ -295,7 +295,7 @@ func (e *Engine) ListTaskPushConfigs(ctx context.Context, req *a2acore.ListTaskP
 	if req == nil {
 		return nil, invalidParams("params are required")
 	}
-	if _, err := e.pushTask(ctx, req.TaskID); err != nil {
+	if _, err := e.pushTask(ctx, "ListTaskPushNotificationConfigs", req.TaskID); err != nil {
 		return nil, err
 	}
 	cfgs, err := e.push.configs.List(ctx, req.TaskID)
@@ -311,7 +311,7 @@ func (e *Engine) CreateTaskPushConfig(ctx context.Context, cfg *a2acore.PushConf
 	if cfg == nil {
 		return nil, invalidParams("params are required")
 	}
-	lt, err := e.pushTask(ctx, cfg.TaskID)
+	lt, err := e.pushTask(ctx, "CreateTaskPushNotificationConfig", cfg.TaskID)
 	if err != nil {
 		return nil, err
 	}
@@ -333,7 +333,7 @@ func (e *Engine) DeleteTaskPushConfig(ctx context.Context, req *a2acore.DeleteTa
 	if req == nil {
 		return invalidParams("params are required")
 	}
-	if _, err := e.pushTask(ctx, req.TaskID); err != nil {
+	if _, err := e.pushTask(ctx, "DeleteTaskPushNotificationConfig", req.TaskID); err != nil {
 		return err
 	}
 	if err := e.push.configs.Delete(ctx, req.TaskID, req.ID); err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/agentweave/agentweave-go/a2a"
 	"github.com/agentweave/agentweave-go/a2a/sqlitestore"
+	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/identity"
 )
 
@@ -24,7 +25,7 @@ func TestStoreFailureFailsTheCall(t *testing.T) {
 	}
 	release := make(chan struct{})
 	close(release)
-	engine, err := a2a.NewEngine(a2a.EngineOptions{Capabilities: capabilities(release), Store: store})
+	engine, err := a2a.NewEngine(a2a.EngineOptions{Capabilities: capabilities(release), Store: store, Self: agentID, Enforcer: &authz.Enforcer{Authorizer: authz.AllowAll()}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,7 +49,9 @@ type Authorizer interface {
 type AuthorizerFunc func(ctx context.Context, in *Input) (Decision, error)
 
 // Authorize implements [Authorizer].
-func (f AuthorizerFunc) Authorize(ctx context.Context, in *Input) (Decision, error) { return f(ctx, in) }
+func (f AuthorizerFunc) Authorize(ctx context.Context, in *Input) (Decision, error) {
+	return f(ctx, in)
+}
 
 // AllowAll allows everything. Configuration refuses it outside the
 // development environment.

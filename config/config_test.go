@@ -79,7 +79,7 @@ func TestEveryProblemAtOnce(t *testing.T) {
 agent:
   name: search
   trust_domain: example.org
-  enviroment: staging
+  stage_name: staging
 identity:
   spiffe_endpoint: unix:///run/spire/sockets/agent.sock
   spiffe_id: "spiffe://example.org/Bad ID"
@@ -95,7 +95,7 @@ peers:
 `, nil)
 	got := strings.Join(problems(t, err), "\n")
 	for _, want := range []string{
-		`line 5: field enviroment not found`,
+		`line 5: field stage_name not found`,
 		`identity.spiffe_id: "spiffe://example.org/Bad ID"`,
 		`authorization.provider: allow-all is refused outside environment development`,
 		`authorization.default_action: log-only is refused in production`,

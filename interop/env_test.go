@@ -17,6 +17,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/agentweave/agentweave-go/a2a"
+	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/identity"
 	"github.com/agentweave/agentweave-go/identity/identitytest"
 	"github.com/agentweave/agentweave-go/internal/harness"
@@ -89,7 +90,7 @@ func writeSVID(t *testing.T, ca *identitytest.CA, id spiffeid.ID) svidFiles {
 // engine_test.go builds it, and returns its base URL.
 func startAgent(t *testing.T, ca *identitytest.CA) string {
 	t.Helper()
-	engine, err := a2a.NewEngine(a2a.EngineOptions{Capabilities: capabilities()})
+	engine, err := a2a.NewEngine(a2a.EngineOptions{Capabilities: capabilities(), Self: agentID, Enforcer: &authz.Enforcer{Authorizer: authz.AllowAll()}})
 	if err != nil {
 		t.Fatal(err)
 	}

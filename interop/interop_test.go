@@ -18,6 +18,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/agentweave/agentweave-go/a2a"
+	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/identity"
 	"github.com/agentweave/agentweave-go/identity/identitytest"
 	"github.com/agentweave/agentweave-go/transport"
@@ -134,6 +135,7 @@ func TestGoClientCallsJSServer(t *testing.T) {
 		// application/a2a+json, which a2a-go's REST client alone would
 		// report as a bare ServerError.
 		client, err := a2a.NewClient(src, a2a.ClientOptions{
+			Enforcer: &authz.Enforcer{Authorizer: authz.AllowAll()},
 			Resolver: a2a.StaticResolver{jsServerID: base},
 			Bindings: []a2acore.TransportProtocol{a2acore.TransportProtocolHTTPJSON},
 		})

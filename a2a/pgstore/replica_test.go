@@ -13,6 +13,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/agentweave/agentweave-go/a2a"
+	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/identity"
 	"github.com/agentweave/agentweave-go/internal/harness"
 )
@@ -72,7 +73,7 @@ func newReplica(t *testing.T, dsn string) *replica {
 			return c.Result(ctx, map[string]any{"echo": c.Text()})
 		}},
 	}
-	e, err := a2a.NewEngine(a2a.EngineOptions{Capabilities: caps, Store: store})
+	e, err := a2a.NewEngine(a2a.EngineOptions{Capabilities: caps, Store: store, Self: spiffeid.RequireFromString("spiffe://example.org/agent/replicated/dev"), Enforcer: &authz.Enforcer{Authorizer: authz.AllowAll()}})
 	if err != nil {
 		t.Fatalf("NewEngine() = %v, want nil", err)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/agentweave/agentweave-go/a2a"
 	"github.com/agentweave/agentweave-go/a2a/sqlitestore"
+	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/identity"
 	"github.com/agentweave/agentweave-go/identity/identitytest"
 	"github.com/agentweave/agentweave-go/transport"
@@ -47,7 +48,7 @@ func TestAgentProcess(t *testing.T) {
 	if err != nil {
 		fail(err)
 	}
-	engine, err := a2a.NewEngine(a2a.EngineOptions{Store: store, Capabilities: []a2a.Capability{
+	engine, err := a2a.NewEngine(a2a.EngineOptions{Store: store, Self: agentID, Enforcer: &authz.Enforcer{Authorizer: authz.AllowAll()}, Capabilities: []a2a.Capability{
 		{Name: "echo", Description: "echo", Handler: func(ctx context.Context, c *a2a.Call) error {
 			v, _ := c.Data()
 			return c.Result(ctx, v)
@@ -164,7 +165,7 @@ func TestAgentSurvivesSIGKILL(t *testing.T) {
 
 func newClient(t *testing.T, src identity.Source, base string) *a2a.Client {
 	t.Helper()
-	c, err := a2a.NewClient(src, a2a.ClientOptions{Resolver: a2a.StaticResolver{agentID: base}})
+	c, err := a2a.NewClient(src, a2a.ClientOptions{Resolver: a2a.StaticResolver{agentID: base}, Enforcer: &authz.Enforcer{Authorizer: authz.AllowAll()}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/agentweave/agentweave-go/a2a"
+	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/identity"
 )
 
@@ -56,7 +57,9 @@ the call was refused, with the reason on standard error.`,
 				return fmt.Errorf("call: %w", err)
 			}
 			defer src.Close()
-			client, err := a2a.NewClient(src, a2a.ClientOptions{Resolver: a2a.StaticResolver{id: rawURL}})
+			// An operator's tool: the called agent enforces its policy on
+			// the way in; outbound policy belongs to agents.
+			client, err := a2a.NewClient(src, a2a.ClientOptions{Resolver: a2a.StaticResolver{id: rawURL}, Enforcer: &authz.Enforcer{Authorizer: authz.AllowAll()}})
 			if err != nil {
 				return fmt.Errorf("call: %w", err)
 			}

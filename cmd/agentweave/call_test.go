@@ -14,6 +14,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/agentweave/agentweave-go/a2a"
+	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/identity"
 	"github.com/agentweave/agentweave-go/identity/devca"
 	"github.com/agentweave/agentweave-go/transport"
@@ -42,7 +43,7 @@ func startAgent(t *testing.T) (url, callerSock string, searchID spiffeid.ID) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = src.Close() })
-	engine, err := a2a.NewEngine(a2a.EngineOptions{Capabilities: []a2a.Capability{
+	engine, err := a2a.NewEngine(a2a.EngineOptions{Self: src.ID(), Enforcer: &authz.Enforcer{Authorizer: authz.AllowAll()}, Capabilities: []a2a.Capability{
 		{Name: "echo", Description: "echo", Handler: func(ctx context.Context, c *a2a.Call) error {
 			v, _ := c.Data()
 			return c.Result(ctx, v)

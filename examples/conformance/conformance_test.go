@@ -12,6 +12,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/agentweave/agentweave-go/a2a"
+	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/identity/identitytest"
 	"github.com/agentweave/agentweave-go/transport"
 )
@@ -28,7 +29,7 @@ func init() { resubscribeDelay = 300 * time.Millisecond }
 func client(t *testing.T) *a2aclient.Client {
 	t.Helper()
 	ca := identitytest.NewCA(t, agentID.TrustDomain())
-	engine, err := a2a.NewEngine(a2a.EngineOptions{Capabilities: []a2a.Capability{tck()}, Default: "tck"})
+	engine, err := a2a.NewEngine(a2a.EngineOptions{Capabilities: []a2a.Capability{tck()}, Default: "tck", Self: agentID, Enforcer: &authz.Enforcer{Authorizer: authz.AllowAll()}})
 	if err != nil {
 		t.Fatal(err)
 	}

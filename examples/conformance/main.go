@@ -28,6 +28,7 @@ import (
 	"github.com/agentweave/agentweave-go/a2a"
 	"github.com/agentweave/agentweave-go/a2a/pgstore"
 	"github.com/agentweave/agentweave-go/a2a/sqlitestore"
+	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/config"
 	"github.com/agentweave/agentweave-go/identity"
 	"github.com/agentweave/agentweave-go/identity/devca"
@@ -81,6 +82,7 @@ func start(ctx context.Context, cfgPath, dev, addr string) error {
 		return fmt.Errorf("--addr: %w", err)
 	}
 	yaml := fmt.Sprintf("agent: {name: conformance, trust_domain: example.org, environment: development}\n"+
+		"authorization: {provider: allow-all}\n"+
 		"identity: {spiffe_endpoint: %q, spiffe_id: spiffe://example.org/agent/conformance/dev}\n"+
 		"server: {host: %q, port: %s}\n", endpoint, host, port)
 	cfg, err := config.Parse([]byte(yaml), "--dev", nil)
@@ -103,7 +105,11 @@ func serve(ctx context.Context, cfg *config.Config, ready chan<- string) error {
 		return err
 	}
 	defer closeStore()
-	opts := a2a.EngineOptions{Capabilities: []a2a.Capability{tck()}, Default: "tck", Store: store}
+	enforcer, err := enforcerFor(cfg)
+	if err != nil {
+		return err
+	}
+	opts := a2a.EngineOptions{Capabilities: []a2a.Capability{tck()}, Default: "tck", Store: store, Self: src.ID(), Enforcer: enforcer}
 	if cfg.Tasks.Push.Enabled {
 		push := &a2a.PushOptions{Source: src}
 		for _, n := range cfg.Tasks.Push.AllowedNetworks {
@@ -161,6 +167,21 @@ func serve(ctx context.Context, cfg *config.Config, ready chan<- string) error {
 		return err
 	}
 	return nil
+}
+
+// enforcerFor builds authorization from the configuration. Only allow-all
+// (development) is wired here so far; OPA arrives with the authorization
+// layer.
+func enforcerFor(cfg *config.Config) (*authz.Enforcer, error) {
+	az := cfg.Authorization
+	if az.Provider != "allow-all" {
+		return nil, fmt.Errorf("authorization.provider %q: this example supports allow-all (environment development) until OPA is wired in", az.Provider)
+	}
+	return &authz.Enforcer{
+		Authorizer:   authz.AllowAll(),
+		LogOnly:      az.DefaultAction == "log-only",
+		RequireAudit: cfg.Agent.Environment == config.Production,
+	}, nil
 }
 
 func source(ctx context.Context, cfg *config.Config) (identity.Source, error) {

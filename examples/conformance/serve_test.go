@@ -13,6 +13,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/agentweave/agentweave-go/a2a"
+	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/config"
 	"github.com/agentweave/agentweave-go/identity"
 	"github.com/agentweave/agentweave-go/identity/devca"
@@ -49,6 +50,7 @@ func TestServeFromConfig(t *testing.T) {
 	yaml := fmt.Sprintf(`
 agent: {name: conformance, trust_domain: example.org, environment: development}
 identity: {spiffe_endpoint: %q, spiffe_id: "spiffe://example.org/agent/conformance/dev"}
+authorization: {provider: allow-all}
 transport: {allowed_callers: ["spiffe://example.org/agent/tck/*"]}
 server: {host: 127.0.0.1, port: %d}
 tasks: {store: sqlite, sqlite_path: %q}
@@ -82,7 +84,7 @@ tasks: {store: sqlite, sqlite_path: %q}
 	}
 	t.Cleanup(func() { _ = src.Close() })
 	agent := spiffeid.RequireFromString("spiffe://example.org/agent/conformance/dev")
-	client, err := a2a.NewClient(src, a2a.ClientOptions{Resolver: a2a.StaticResolver{agent: base}})
+	client, err := a2a.NewClient(src, a2a.ClientOptions{Resolver: a2a.StaticResolver{agent: base}, Enforcer: &authz.Enforcer{Authorizer: authz.AllowAll()}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
 
 	"github.com/agentweave/agentweave-go/a2a"
+	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/identity"
 	"github.com/agentweave/agentweave-go/identity/devca"
 	"github.com/agentweave/agentweave-go/internal/pki"
@@ -143,7 +144,7 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 		return fmt.Errorf("demo: %w", err)
 	}
 	base := "https://" + ln.Addr().String()
-	handler, engine, err := searchAgent(base, log)
+	handler, engine, err := searchAgent(base, sources["search"].ID(), log)
 	if err != nil {
 		return err
 	}
@@ -163,7 +164,7 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 	// 4. A legitimate call, by SPIFFE ID.
 	d.section("orchestrator calls search's \"search\" capability (A2A SendMessage)")
 	resolver := a2a.StaticResolver{sources["search"].ID(): base}
-	orch, err := a2a.NewClient(sources["orchestrator"], a2a.ClientOptions{Resolver: resolver, Transport: transport.ClientOptions{TLSOptions: transport.TLSOptions{Logger: log}}})
+	orch, err := a2a.NewClient(sources["orchestrator"], a2a.ClientOptions{Resolver: resolver, Enforcer: &authz.Enforcer{Authorizer: authz.AllowAll()}, Transport: transport.ClientOptions{TLSOptions: transport.TLSOptions{Logger: log}}})
 	if err != nil {
 		return err
 	}
@@ -181,7 +182,7 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 
 	// 5. Tasks belong to the identity that created them.
 	d.section("reporter, also admitted, cannot see orchestrator's task")
-	rep, err := a2a.NewClient(sources["reporter"], a2a.ClientOptions{Resolver: resolver, Transport: transport.ClientOptions{TLSOptions: transport.TLSOptions{Logger: log}}})
+	rep, err := a2a.NewClient(sources["reporter"], a2a.ClientOptions{Resolver: resolver, Enforcer: &authz.Enforcer{Authorizer: authz.AllowAll()}, Transport: transport.ClientOptions{TLSOptions: transport.TLSOptions{Logger: log}}})
 	if err != nil {
 		return err
 	}
@@ -245,6 +246,7 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 	go func() { _ = fake.Serve(fln) }()
 	defer fake.Close()
 	fooled, err := a2a.NewClient(sources["orchestrator"], a2a.ClientOptions{
+		Enforcer:  &authz.Enforcer{Authorizer: authz.AllowAll()},
 		Resolver:  a2a.StaticResolver{sources["search"].ID(): "https://" + fln.Addr().String()},
 		Transport: transport.ClientOptions{TLSOptions: transport.TLSOptions{Logger: log}},
 	})
@@ -307,8 +309,11 @@ func listOutcome(l *a2acore.ListTasksResponse, err error) string {
 
 // searchAgent is the demo's search agent: one capability that answers
 // with the query and the caller's identity.
-func searchAgent(base string, log *slog.Logger) (http.Handler, *a2a.Engine, error) {
-	engine, err := a2a.NewEngine(a2a.EngineOptions{Logger: log, Capabilities: []a2a.Capability{{
+func searchAgent(base string, self spiffeid.ID, log *slog.Logger) (http.Handler, *a2a.Engine, error) {
+	// Policy arrives with the authorization layer; until then the demo's
+	// admission is the mTLS caller patterns alone.
+	enforcer := &authz.Enforcer{Authorizer: authz.AllowAll()}
+	engine, err := a2a.NewEngine(a2a.EngineOptions{Logger: log, Self: self, Enforcer: enforcer, Capabilities: []a2a.Capability{{
 		Name: "search", Description: "Searches the demo index",
 		Handler: func(ctx context.Context, c *a2a.Call) error {
 			var in struct {

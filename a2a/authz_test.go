@@ -1,0 +1,124 @@
+package a2a_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
+
+	"github.com/agentweave/agentweave-go/a2a"
+	"github.com/agentweave/agentweave-go/authz"
+	"github.com/agentweave/agentweave-go/identity"
+)
+
+// decisions records what the enforcer decided, as an audit trail would.
+type decisions struct {
+	mu  sync.Mutex
+	log []string // "operation action caller allowed|denied"
+}
+
+func (d *decisions) Audit(_ context.Context, in *authz.Input, dec authz.Decision, _ time.Duration) (string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	verdict := "denied"
+	if dec.Allow {
+		verdict = "allowed"
+	}
+	d.log = append(d.log, strings.Join([]string{in.Operation, in.Action, strings.TrimPrefix(in.CallerSPIFFEID, "spiffe://example.org/agent/"), verdict}, " "))
+	return "a-" + in.Operation, nil
+}
+
+func (d *decisions) snapshot() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]string(nil), d.log...)
+}
+
+// TestPolicyOnEveryOperation: the policy is asked before anything else for
+// every operation; a denial (or a failed decision) stops the call, with the
+// reason, and every decision is recorded.
+func TestPolicyOnEveryOperation(t *testing.T) {
+	t.Parallel()
+	audit := &decisions{}
+	ran := make(chan string, 10)
+	policy := authz.AuthorizerFunc(func(_ context.Context, in *authz.Input) (authz.Decision, error) {
+		switch {
+		case in.Direction != authz.Inbound || in.CalleeSPIFFEID != agentID.String() || in.CallerTrustDomain != "example.org":
+			return authz.Decision{}, errors.New("malformed input")
+		case in.Action == "fail":
+			return authz.Decision{}, errors.New("policy engine exploded")
+		case strings.HasSuffix(in.CallerSPIFFEID, "/bob/dev"):
+			return authz.Decision{Allow: false, Reason: "bob may do nothing"}, nil
+		case in.Action == "boom":
+			return authz.Decision{Allow: false, Reason: "boom is off limits"}, nil
+		}
+		return authz.Decision{Allow: true, PolicyRevision: "test"}, nil
+	})
+	e := newEnvWith(t, func(o *a2a.EngineOptions, _ identity.Source) {
+		o.Enforcer = &authz.Enforcer{Authorizer: policy, Auditor: audit, RequireAudit: true}
+		for i, c := range o.Capabilities {
+			h := c.Handler
+			name := c.Name
+			o.Capabilities[i].Handler = func(ctx context.Context, call *a2a.Call) error {
+				ran <- name
+				return h(ctx, call)
+			}
+		}
+	})
+	alice, bob := e.client(aliceID, a2acore.TransportProtocolJSONRPC), e.client(bobID, a2acore.TransportProtocolJSONRPC)
+
+	task := asTask(t)(alice.SendMessage(t.Context(), call("echo", nil)))
+	if got := <-ran; got != "echo" {
+		t.Fatalf("ran %s, want echo", got)
+	}
+	denied := func(what string, err error, reason string) {
+		t.Helper()
+		if !errors.Is(err, a2acore.ErrUnauthorized) || !strings.Contains(err.Error(), reason) {
+			t.Errorf("%s: error = %v, want permission denied saying %q", what, err, reason)
+		}
+	}
+	_, err := alice.SendMessage(t.Context(), call("boom", nil))
+	denied("alice boom", err, "boom is off limits")
+	_, err = alice.SendMessage(t.Context(), call("fail", nil))
+	denied("policy error", err, "policy decision failed: policy engine exploded")
+	_, err = bob.SendMessage(t.Context(), call("echo", nil))
+	denied("bob SendMessage", err, "bob may do nothing")
+	_, err = bob.GetTask(t.Context(), &a2acore.GetTaskRequest{ID: task.ID})
+	denied("bob GetTask", err, "bob may do nothing")
+	_, err = bob.ListTasks(t.Context(), &a2acore.ListTasksRequest{})
+	denied("bob ListTasks", err, "bob may do nothing")
+	_, err = bob.CancelTask(t.Context(), &a2acore.CancelTaskRequest{ID: task.ID})
+	denied("bob CancelTask", err, "bob may do nothing")
+	for _, err := range bob.SubscribeToTask(t.Context(), &a2acore.SubscribeToTaskRequest{ID: task.ID}) {
+		denied("bob SubscribeToTask", err, "bob may do nothing")
+		break
+	}
+	for _, err := range bob.SendStreamingMessage(t.Context(), call("echo", nil)) {
+		denied("bob SendStreamingMessage", err, "bob may do nothing")
+		break
+	}
+	_, err = bob.GetExtendedAgentCard(t.Context(), &a2acore.GetExtendedAgentCardRequest{})
+	denied("bob GetExtendedAgentCard", err, "bob may do nothing")
+
+	select {
+	case name := <-ran:
+		t.Errorf("handler %s ran for a denied call", name)
+	default:
+	}
+	if l, err := alice.ListTasks(t.Context(), &a2acore.ListTasksRequest{}); err != nil || l.TotalSize != 1 {
+		t.Errorf("alice's tasks = %+v, %v; want only the allowed one", l, err)
+	}
+	want := []string{
+		"SendMessage echo alice/dev allowed", "SendMessage boom alice/dev denied", "SendMessage fail alice/dev denied",
+		"SendMessage echo bob/dev denied", "GetTask  bob/dev denied", "ListTasks  bob/dev denied", "CancelTask  bob/dev denied",
+		"SubscribeToTask  bob/dev denied", "SendStreamingMessage echo bob/dev denied", "GetExtendedAgentCard  bob/dev denied",
+		"ListTasks  alice/dev allowed",
+	}
+	if got := audit.snapshot(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("audited decisions:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
