@@ -1,0 +1,75 @@
+package audit_test
+
+import (
+	"bytes"
+	"io"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/agentweave/agentweave-go/authz/audit"
+)
+
+func BenchmarkRecord(b *testing.B) {
+	in, d := input(1), decision(1)
+	sinks := []struct {
+		name string
+		open func(b *testing.B) audit.Sink
+	}{
+		{"stdout-discard", func(*testing.B) audit.Sink { return audit.NewStdout(io.Discard) }},
+		{"file-SyncNone", fileSink(audit.SyncNone)},
+		{"file-SyncInterval-100ms", fileSink(audit.SyncInterval(100 * time.Millisecond))},
+		{"file-SyncEvery", fileSink(audit.SyncEvery)},
+	}
+	for _, s := range sinks {
+		b.Run(s.name, func(b *testing.B) {
+			l, err := audit.New(s.open(b), audit.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = l.Close() })
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := l.Record(b.Context(), in, d, time.Millisecond); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	b.Run("stdout-discard-parallel", func(b *testing.B) {
+		l, err := audit.New(audit.NewStdout(io.Discard), audit.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := l.Record(b.Context(), in, d, time.Millisecond); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}
+
+func fileSink(p audit.SyncPolicy) func(b *testing.B) audit.Sink {
+	return func(b *testing.B) audit.Sink {
+		s, err := audit.NewFile(filepath.Join(b.TempDir(), "audit.log"), audit.FileOptions{Sync: p})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s
+	}
+}
+
+func BenchmarkVerify(b *testing.B) {
+	data, _ := trail(b, 1000)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, n, err := audit.Verify(bytes.NewReader(data), ""); err != nil || n != 1000 {
+			b.Fatal(n, err)
+		}
+	}
+}

@@ -1,0 +1,321 @@
+package audit_test
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/agentweave/agentweave-go/authz/audit"
+)
+
+// openFile returns a Logger on a FileSink at path.
+func openFile(t *testing.T, path string, opts audit.FileOptions) *audit.Logger {
+	t.Helper()
+	s, err := audit.NewFile(path, opts)
+	if err != nil {
+		t.Fatalf("NewFile(%s) error = %v", path, err)
+	}
+	l, err := audit.New(s, testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	return l
+}
+
+// recordUniform writes n records of the same length.
+func recordUniform(t *testing.T, l *audit.Logger, n int) []audit.Record {
+	t.Helper()
+	var recs []audit.Record
+	for range n {
+		rec, err := l.Record(t.Context(), input(0), decision(0), time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, rec)
+	}
+	return recs
+}
+
+// uniformLen returns the length of the lines of recordUniform.
+func uniformLen(t *testing.T) int64 {
+	t.Helper()
+	var buf bytes.Buffer
+	l, err := audit.New(audit.NewStdout(&buf), testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	recordUniform(t, l, 1)
+	return int64(buf.Len())
+}
+
+func TestFileSyncPolicies(t *testing.T) {
+	t.Parallel()
+	for name, sync := range map[string]audit.SyncPolicy{
+		"every": audit.SyncEvery, "none": audit.SyncNone, "interval": audit.SyncInterval(5 * time.Millisecond),
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "audit.log")
+			l := openFile(t, path, audit.FileOptions{Sync: sync})
+			record(t, l, 3)
+			time.Sleep(20 * time.Millisecond) // let the interval syncer run
+			record(t, l, 2)
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if rep, err := audit.VerifyFiles(path); err != nil || rep.Records != 5 {
+				t.Errorf("VerifyFiles() = %+v, %v", rep, err)
+			}
+			if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+				t.Errorf("mode = %v, %v; want 0600", fi.Mode().Perm(), err)
+			}
+		})
+	}
+	if got := audit.SyncInterval(0); got != audit.SyncEvery {
+		t.Errorf("SyncInterval(0) = %v, want SyncEvery", got)
+	}
+}
+
+func TestFileResume(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "audit.log")
+	l := openFile(t, path, audit.FileOptions{})
+	first := record(t, l, 3)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := audit.NewFile(path, audit.FileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.LastHash(); got != first[2].Hash {
+		t.Errorf("LastHash() = %s, want %s", got, first[2].Hash)
+	}
+	l, err = audit.New(s, testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := record(t, l, 3)
+	if second[0].PrevHash != first[2].Hash {
+		t.Errorf("resumed prev_hash = %s, want %s", second[0].PrevHash, first[2].Hash)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := audit.VerifyFiles(path); err != nil || rep.Records != 6 || rep.LastHash != second[2].Hash {
+		t.Errorf("VerifyFiles() = %+v, %v", rep, err)
+	}
+	// A PrevHash that contradicts the file is refused.
+	s, err = audit.NewFile(path, audit.FileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := audit.New(s, audit.Options{PrevHash: first[0].Hash}); err == nil {
+		t.Error("New(PrevHash contradicting the file) error = nil")
+	}
+}
+
+func TestFileRefusesCorrupt(t *testing.T) {
+	t.Parallel()
+	b, _ := trail(t, 3)
+	tests := []struct {
+		name string
+		data []byte
+		kind error
+	}{
+		{"truncated", b[:len(b)-10], audit.ErrTruncated},
+		{"edited", bytes.Replace(b, []byte("task-2"), []byte("task-3"), 1), audit.ErrEdited},
+		{"garbage", append(bytes.Clone(b), "hello\n"...), audit.ErrMalformed},
+		{"long last line", append(bytes.Clone(b), append(bytes.Repeat([]byte("x"), audit.MaxLineBytes+5), '\n')...), audit.ErrMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "audit.log")
+			if err := os.WriteFile(path, tt.data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			s, err := audit.NewFile(path, audit.FileOptions{})
+			if !errors.Is(err, tt.kind) || !strings.Contains(err.Error(), path) {
+				if s != nil {
+					_ = s.Close()
+				}
+				t.Errorf("NewFile(%s) error = %v, want %v naming the file", tt.name, err, tt.kind)
+			}
+		})
+	}
+}
+
+func TestFileRotation(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.log")
+	lineLen := uniformLen(t)
+	// Three records per file.
+	l := openFile(t, path, audit.FileOptions{MaxBytes: 3*lineLen + 10, Sync: audit.SyncNone})
+	recs := recordUniform(t, l, 10)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files, err := audit.Segments(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{path + ".1", path + ".2", path + ".3", path}, files); diff != "" {
+		t.Fatalf("Segments() (-want +got):\n%s", diff)
+	}
+	for _, f := range files {
+		if fi, err := os.Stat(f); err != nil || fi.Size() > 3*lineLen+10 {
+			t.Errorf("%s: size %d > MaxBytes (%v)", f, fi.Size(), err)
+		}
+	}
+	rep, err := audit.VerifyFiles(files...)
+	if err != nil || rep.Records != 10 || rep.LastHash != recs[9].Hash {
+		t.Errorf("VerifyFiles(all) = %+v, %v", rep, err)
+	}
+	// The current file alone breaks at its first line, unless given the
+	// previous segment's last hash.
+	_, err = audit.VerifyFiles(path)
+	wantBad(t, err, 1, recs[9].AuditID, audit.ErrUnlinked)
+	if rep, err := audit.VerifyFilesFrom(recs[8].Hash, path); err != nil || rep.Records != 1 {
+		t.Errorf("VerifyFilesFrom(prev, current) = %+v, %v", rep, err)
+	}
+	// A missing middle segment is found.
+	_, err = audit.VerifyFiles(path+".1", path+".3", path)
+	wantBad(t, err, 1, recs[6].AuditID, audit.ErrUnlinked)
+
+	// Reopening continues the numbering and the chain.
+	l = openFile(t, path, audit.FileOptions{MaxBytes: 3*lineLen + 10})
+	recordUniform(t, l, 3)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files, _ = audit.Segments(path)
+	if len(files) != 5 || files[3] != path+".4" {
+		t.Errorf("Segments() = %v, want .1 to .4 and the file", files)
+	}
+	if rep, err := audit.VerifyFiles(files...); err != nil || rep.Records != 13 {
+		t.Errorf("VerifyFiles(all) = %+v, %v", rep, err)
+	}
+}
+
+func TestFileRotationOnce(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "audit.log")
+	l := openFile(t, path, audit.FileOptions{MaxBytes: 2 * uniformLen(t)})
+	recs := recordUniform(t, l, 3)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := audit.VerifyFiles(path+".1", path); err != nil || rep.Records != 3 {
+		t.Errorf("VerifyFiles(path.1, path) = %+v, %v", rep, err)
+	}
+	_, err := audit.VerifyFiles(path)
+	wantBad(t, err, 1, recs[2].AuditID, audit.ErrUnlinked)
+}
+
+// TestFileResumeAfterRotationCrash: a crash between renaming PATH to
+// PATH.N and the first record of the new PATH leaves no PATH; the chain
+// continues from PATH.N.
+func TestFileResumeAfterRotationCrash(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "audit.log")
+	l := openFile(t, path, audit.FileOptions{})
+	record(t, l, 2)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	l = openFile(t, path, audit.FileOptions{})
+	record(t, l, 2)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := audit.VerifyFiles(path+".1", path); err != nil || rep.Records != 4 {
+		t.Errorf("VerifyFiles() = %+v, %v", rep, err)
+	}
+}
+
+func TestFileWriteFailure(t *testing.T) {
+	t.Parallel()
+	t.Run("directory removed before rotation", func(t *testing.T) {
+		t.Parallel()
+		dir := filepath.Join(t.TempDir(), "logs")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		l := openFile(t, filepath.Join(dir, "audit.log"), audit.FileOptions{MaxBytes: 1})
+		record(t, l, 1)
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Record(t.Context(), input(1), decision(1), 0); err == nil || !strings.Contains(err.Error(), "rotate") {
+			t.Errorf("Record() error = %v, want a rotation failure", err)
+		}
+	})
+	t.Run("read-only directory", func(t *testing.T) {
+		t.Parallel()
+		if os.Geteuid() == 0 {
+			t.Skip("root ignores directory permissions")
+		}
+		dir := t.TempDir()
+		path := filepath.Join(dir, "audit.log")
+		l := openFile(t, path, audit.FileOptions{MaxBytes: 1})
+		record(t, l, 1)
+		if err := os.Chmod(dir, 0o500); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = os.Chmod(dir, 0o700) })
+		if _, err := l.Record(t.Context(), input(1), decision(1), 0); err == nil {
+			t.Error("Record() error = nil in a read-only directory")
+		}
+		if _, err := audit.NewFile(filepath.Join(dir, "other.log"), audit.FileOptions{}); err == nil {
+			t.Error("NewFile() error = nil in a read-only directory")
+		}
+	})
+	t.Run("device full", func(t *testing.T) {
+		t.Parallel()
+		if _, err := os.Stat("/dev/full"); err != nil {
+			t.Skip("no /dev/full")
+		}
+		l := openFile(t, "/dev/full", audit.FileOptions{Sync: audit.SyncNone})
+		for range 2 {
+			if _, err := l.Record(t.Context(), input(0), decision(0), 0); err == nil {
+				t.Error("Record() on /dev/full error = nil")
+			}
+		}
+	})
+	t.Run("closed sink", func(t *testing.T) {
+		t.Parallel()
+		s, err := audit.NewFile(filepath.Join(t.TempDir(), "audit.log"), audit.FileOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Errorf("second Close() = %v", err)
+		}
+		l, err := audit.New(s, audit.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Record(t.Context(), input(0), decision(0), 0); err == nil {
+			t.Error("Record() on a closed sink error = nil")
+		}
+	})
+	if _, err := audit.NewFile(filepath.Join(t.TempDir(), "x"), audit.FileOptions{MaxBytes: -1}); err == nil {
+		t.Error("NewFile(MaxBytes -1) error = nil")
+	}
+}
