@@ -1,0 +1,154 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const (
+	rbacPolicy  = "../../examples/policies/rbac"
+	denyDefault = "../../examples/policies/deny_default"
+)
+
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return 1
+}
+
+func TestAuthzCheck(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		allow    bool
+		reason   string
+		checkOut func(t *testing.T, in map[string]any)
+	}{
+		{
+			name: "allowed", code: 0, allow: true, reason: "allowed by data.agentweave.authz.allow",
+			args: []string{"--policy", rbacPolicy, "--caller", "spiffe://example.org/agent/orchestrator/prod", "--callee", "spiffe://example.org/agent/search/prod", "--action", "search"},
+			checkOut: func(t *testing.T, in map[string]any) {
+				t.Helper()
+				if in["caller_trust_domain"] != "example.org" || in["operation"] != "SendMessage" || in["direction"] != "inbound" {
+					t.Errorf("input = %v", in)
+				}
+			},
+		},
+		{
+			name: "denied", code: 3, reason: "denied by data.agentweave.authz.allow",
+			args: []string{"--policy", rbacPolicy, "--caller", "spiffe://example.org/agent/orchestrator/prod", "--callee", "spiffe://example.org/agent/search/prod", "--action", "delete_index"},
+		},
+		{
+			name: "decision with reason", code: 3, reason: `capability "shutdown" is blocked`,
+			args: []string{"--policy", denyDefault, "--caller", "spiffe://example.org/agent/orchestrator/prod", "--callee", "spiffe://example.org/agent/search/prod", "--action", "shutdown"},
+		},
+		{
+			name: "task operation with context", code: 0, allow: true, reason: "allowed by",
+			args: []string{
+				"--policy", rbacPolicy, "--caller", "spiffe://example.org/admin/alice", "--callee", "spiffe://example.org/agent/search/prod",
+				"--operation", "GetTask", "--context", `{"tenant":"acme"}`, "--direction", "outbound", "--time", "2026-01-02T03:04:05Z",
+			},
+			checkOut: func(t *testing.T, in map[string]any) {
+				t.Helper()
+				if c, _ := in["context"].(map[string]any); c["tenant"] != "acme" || in["time"] != "2026-01-02T03:04:05Z" || in["direction"] != "outbound" {
+					t.Errorf("input = %v", in)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			out, err := run(t.Context(), append([]string{"authz", "check"}, tt.args...)...)
+			if got := exitCode(err); got != tt.code {
+				t.Fatalf("exit code = %d (%v), want %d\n%s", got, err, tt.code, out)
+			}
+			var got struct {
+				Allow          bool           `json:"allow"`
+				Reason         string         `json:"reason"`
+				PolicyRevision string         `json:"policy_revision"`
+				Input          map[string]any `json:"input"`
+			}
+			if err := json.Unmarshal([]byte(out), &got); err != nil {
+				t.Fatalf("output is not JSON: %v\n%s", err, out)
+			}
+			if got.Allow != tt.allow || !strings.HasPrefix(got.Reason, tt.reason) || !strings.HasPrefix(got.PolicyRevision, "sha256:") {
+				t.Errorf("decision = %+v, want allow %v, reason %q…", got, tt.allow, tt.reason)
+			}
+			if tt.checkOut != nil {
+				tt.checkOut(t, got.Input)
+			}
+		})
+	}
+}
+
+func TestAuthzCheckRefuses(t *testing.T) {
+	t.Parallel()
+	ids := []string{"--caller", "spiffe://example.org/a", "--callee", "spiffe://example.org/b"}
+	for name, args := range map[string][]string{
+		"bad caller":    {"--policy", rbacPolicy, "--caller", "not-an-id", "--callee", "spiffe://example.org/b"},
+		"bad direction": append([]string{"--policy", rbacPolicy, "--direction", "sideways"}, ids...),
+		"bad context":   append([]string{"--policy", rbacPolicy, "--context", "[1]"}, ids...),
+		"null context":  append([]string{"--policy", rbacPolicy, "--context", "null"}, ids...),
+		"bad time":      append([]string{"--policy", rbacPolicy, "--time", "yesterday"}, ids...),
+		"no policy":     ids,
+		"missing":       append([]string{"--policy", filepath.Join(t.TempDir(), "nope.rego")}, ids...),
+	} {
+		out, err := run(t.Context(), append([]string{"authz", "check"}, args...)...)
+		if exitCode(err) != 1 {
+			t.Errorf("%s: exit code = %d (%v), want 1\n%s", name, exitCode(err), err, out)
+		}
+	}
+}
+
+func TestAuthzTest(t *testing.T) {
+	t.Parallel()
+	out, err := run(t.Context(), "authz", "test", rbacPolicy)
+	if err != nil {
+		t.Fatalf("authz test %s: %v\n%s", rbacPolicy, err, out)
+	}
+	if !strings.Contains(out, "PASS    data.agentweave.authz_test.test_orchestrator_may_search") || !strings.Contains(out, "PASS: 10/10") {
+		t.Errorf("output lacks the per-test lines or the summary:\n%s", out)
+	}
+
+	dir := t.TempDir()
+	for name, src := range map[string]string{
+		"p.rego":      "package agentweave.authz\n\nallow if input.action == \"search\"\n",
+		"p_test.rego": "package agentweave.authz_test\n\nimport data.agentweave.authz\n\ntest_ok if authz.allow with input as {\"action\": \"search\"}\n\ntest_wrong if authz.allow with input as {\"action\": \"delete\"}\n\ntodo_test_later if false\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err = run(t.Context(), "authz", "test", dir)
+	if exitCode(err) != 2 {
+		t.Fatalf("failing tests: exit code = %d (%v), want 2\n%s", exitCode(err), err, out)
+	}
+	for _, want := range []string{"PASS    data.agentweave.authz_test.test_ok", "FAIL    data.agentweave.authz_test.test_wrong", "p_test.rego:7", "SKIPPED", "PASS: 1/3, FAIL: 1/3, SKIPPED: 1/3"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+
+	empty := t.TempDir()
+	if err := os.WriteFile(filepath.Join(empty, "p.rego"), []byte("package x\n\ny := 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t.Context(), "authz", "test", empty); exitCode(err) != 1 || !strings.Contains(err.Error(), "no tests") {
+		t.Errorf("no tests: err = %v, want exit 1 and no tests found", err)
+	}
+	if _, err := run(t.Context(), "authz", "test", filepath.Join(empty, "missing")); exitCode(err) != 1 {
+		t.Errorf("missing dir: err = %v, want exit 1", err)
+	}
+}
