@@ -3,7 +3,6 @@ package interop_test
 import (
 	"bytes"
 	"context"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,11 +16,10 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/agentweave/agentweave-go/a2a"
-	"github.com/agentweave/agentweave-go/authz"
+	"github.com/agentweave/agentweave-go/a2a/a2atest"
 	"github.com/agentweave/agentweave-go/identity"
 	"github.com/agentweave/agentweave-go/identity/identitytest"
 	"github.com/agentweave/agentweave-go/internal/harness"
-	"github.com/agentweave/agentweave-go/transport"
 )
 
 // jsDir holds package.json and the Node scripts, relative to this package.
@@ -86,37 +84,14 @@ func writeSVID(t *testing.T, ca *identitytest.CA, id spiffeid.ID) svidFiles {
 	return f
 }
 
-// startAgent serves an AgentWeave agent over mTLS, built as a2a's
-// engine_test.go builds it, and returns its base URL.
+// startAgent serves an AgentWeave agent over mTLS and returns its base URL.
 func startAgent(t *testing.T, ca *identitytest.CA) string {
 	t.Helper()
-	engine, err := a2a.NewEngine(a2a.EngineOptions{Capabilities: capabilities(), Self: agentID, Enforcer: &authz.Enforcer{Authorizer: authz.AllowAll()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "https://" + ln.Addr().String()
-	card, err := a2a.BuildCard(a2a.CardOptions{Name: "search", Description: "finds things", URLs: []string{base}}, engine.Capabilities())
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := a2a.NewHandler(engine, card, a2a.HandlerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := transport.NewServer(ca.Source(ca.CreateX509SVID(agentID)), identity.MatchPatterns(everyone), h, transport.ServerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() {
-		_ = srv.Close()
-		_ = engine.Close()
-	})
-	return base
+	return a2atest.Serve(t, ca.Source(ca.CreateX509SVID(agentID)), a2atest.Options{
+		Name: "search", Description: "finds things",
+		Engine:  a2a.EngineOptions{Capabilities: capabilities()},
+		Callers: identity.MatchPatterns(everyone),
+	}).URL
 }
 
 func capabilities() []a2a.Capability {

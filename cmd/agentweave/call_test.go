@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,7 +13,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/agentweave/agentweave-go/a2a"
-	"github.com/agentweave/agentweave-go/authz"
+	"github.com/agentweave/agentweave-go/a2a/a2atest"
 	"github.com/agentweave/agentweave-go/identity"
 	"github.com/agentweave/agentweave-go/identity/devca"
 	"github.com/agentweave/agentweave-go/transport"
@@ -43,36 +42,14 @@ func startAgent(t *testing.T) (url, callerSock string, searchID spiffeid.ID) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = src.Close() })
-	engine, err := a2a.NewEngine(a2a.EngineOptions{Self: src.ID(), Enforcer: &authz.Enforcer{Authorizer: authz.AllowAll()}, Capabilities: []a2a.Capability{
+	agent := a2atest.Serve(t, src, a2atest.Options{Name: "search", Engine: a2a.EngineOptions{Capabilities: []a2a.Capability{
 		{Name: "echo", Description: "echo", Handler: func(ctx context.Context, c *a2a.Call) error {
 			v, _ := c.Data()
 			return c.Result(ctx, v)
 		}},
 		{Name: "fail", Description: "fail", Handler: func(context.Context, *a2a.Call) error { return errors.New("no luck") }},
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	url = "https://" + ln.Addr().String()
-	card, err := a2a.BuildCard(a2a.CardOptions{Name: "search", Description: "search", URLs: []string{url}}, engine.Capabilities())
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := a2a.NewHandler(engine, card, a2a.HandlerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := transport.NewServer(src, spiffeid.MatchMemberOf(src.ID().TrustDomain()), h, transport.ServerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close(); _ = engine.Close() })
-	return url, addrs[1], src.ID()
+	}}})
+	return agent.URL, addrs[1], src.ID()
 }
 
 func TestCall(t *testing.T) {

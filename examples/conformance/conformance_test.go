@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +11,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/agentweave/agentweave-go/a2a"
-	"github.com/agentweave/agentweave-go/authz"
+	"github.com/agentweave/agentweave-go/a2a/a2atest"
 	"github.com/agentweave/agentweave-go/identity/identitytest"
 	"github.com/agentweave/agentweave-go/transport"
 )
@@ -29,29 +28,11 @@ func init() { resubscribeDelay = 300 * time.Millisecond }
 func client(t *testing.T) *a2aclient.Client {
 	t.Helper()
 	ca := identitytest.NewCA(t, agentID.TrustDomain())
-	engine, err := a2a.NewEngine(a2a.EngineOptions{Capabilities: []a2a.Capability{tck()}, Default: "tck", Self: agentID, Enforcer: &authz.Enforcer{Authorizer: authz.AllowAll()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "https://" + ln.Addr().String()
-	card, err := a2a.BuildCard(a2a.CardOptions{Name: "conformance", Description: "TCK", URLs: []string{base}}, engine.Capabilities())
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := a2a.NewHandler(engine, card, a2a.HandlerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := transport.NewServer(ca.Source(ca.CreateX509SVID(agentID)), spiffeid.MatchID(clientID), h, transport.ServerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close(); _ = engine.Close() })
+	base := a2atest.Serve(t, ca.Source(ca.CreateX509SVID(agentID)), a2atest.Options{
+		Name: "conformance", Description: "TCK",
+		Engine:  a2a.EngineOptions{Capabilities: []a2a.Capability{tck()}, Default: "tck"},
+		Callers: spiffeid.MatchID(clientID),
+	}).URL
 	hc, err := transport.NewClient(ca.Source(ca.CreateX509SVID(clientID)), spiffeid.MatchID(agentID), transport.ClientOptions{})
 	if err != nil {
 		t.Fatal(err)
