@@ -21,10 +21,12 @@ Workload API), gives agents their identities through it exactly as SPIRE
 would, and shows:
   - orchestrator calling search's "search" capability by SPIFFE ID over A2A,
     each side verifying the other's identity with mutual TLS;
-  - reporter, another admitted caller, unable to read orchestrator's task;
+  - reporter, another admitted caller, unable to read orchestrator's task,
+    and denied the search capability by the agent's OPA policy;
   - a forged certificate, an unauthorized identity and a client without a
     certificate refused at the handshake;
-  - orchestrator refusing a server that is not the agent it asked for.
+  - orchestrator refusing a server that is not the agent it asked for;
+  - the hash-chained audit trail of every decision, verified.
 
 It exits 0 when every expectation held and 1 otherwise.`,
 		Example: `  go run ./cmd/agentweave demo

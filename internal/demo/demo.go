@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -22,6 +23,8 @@ import (
 
 	"github.com/agentweave/agentweave-go/a2a"
 	"github.com/agentweave/agentweave-go/authz"
+	"github.com/agentweave/agentweave-go/authz/audit"
+	"github.com/agentweave/agentweave-go/authz/opa"
 	"github.com/agentweave/agentweave-go/identity"
 	"github.com/agentweave/agentweave-go/identity/devca"
 	"github.com/agentweave/agentweave-go/internal/pki"
@@ -94,8 +97,8 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 
 	d := &demo{out: out}
 	fmt.Fprintln(out, "AgentWeave demo: agents authenticate each other with SPIFFE identities over mutual TLS and")
-	fmt.Fprintln(out, "call each other's capabilities with A2A; tasks are private to their creator; impostors are")
-	fmt.Fprintln(out, "refused at the TLS handshake, before any request is read.")
+	fmt.Fprintln(out, "call each other's capabilities with A2A; OPA policy decides every call and every decision is")
+	fmt.Fprintln(out, "audited; tasks are private to their creator; impostors are refused at the TLS handshake.")
 
 	// 1. The trust domain.
 	d.section("Development trust domain")
@@ -144,7 +147,12 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 		return fmt.Errorf("demo: %w", err)
 	}
 	base := "https://" + ln.Addr().String()
-	handler, engine, err := searchAgent(base, sources["search"].ID(), log)
+	var trail bytes.Buffer
+	auditLog, err := audit.New(audit.NewStdout(&trail), audit.Options{})
+	if err != nil {
+		return err
+	}
+	handler, engine, err := searchAgent(ctx, dir, base, sources["search"].ID(), auditLog, log)
 	if err != nil {
 		return err
 	}
@@ -160,6 +168,7 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 	defer srv.Close()
 	url := base + a2a.CardPath
 	d.line("search listens on %s with capability \"search\"; it admits %s and %s", ln.Addr(), callers[0], callers[1])
+	d.line("its policy (embedded OPA): orchestrators may call search; every decision goes to a hash-chained audit trail")
 
 	// 4. A legitimate call, by SPIFFE ID.
 	d.section("orchestrator calls search's \"search\" capability (A2A SendMessage)")
@@ -196,6 +205,11 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 		d.expect(errors.Is(err, a2acore.ErrTaskNotFound), "GetTask(%s) by reporter: task not found", task.ID)
 		list, err := peer.ListTasks(ctx, &a2acore.ListTasksRequest{})
 		d.expect(err == nil && len(list.Tasks) == 0, "ListTasks by reporter: %s", listOutcome(list, err))
+	}
+	_, err = rep.Call(ctx, sources["search"].ID(), "search", map[string]any{"query": "secrets"})
+	d.expect(errors.Is(err, a2acore.ErrUnauthorized), "reporter calls search: denied by policy")
+	if err != nil {
+		d.line("  search: %s", policyReason(err))
 	}
 
 	// 5. Impostors.
@@ -260,6 +274,19 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 		d.line("  orchestrator: %s", trimURL(err))
 	}
 
+	d.section("The audit trail")
+	_ = auditLog.Close()
+	n := strings.Count(trail.String(), "\n")
+	last, verified, verr := audit.Verify(bytes.NewReader(trail.Bytes()), audit.GenesisHash)
+	both := strings.Contains(trail.String(), `"decision":"allowed"`) && strings.Contains(trail.String(), `"decision":"denied"`)
+	d.expect(verr == nil && verified == n && both, "%d decisions recorded, allowed and denied, hash chain intact (last hash %.12s…)", n, last)
+	for _, line := range strings.Split(strings.TrimSpace(trail.String()), "\n") {
+		var r audit.Record
+		if json.Unmarshal([]byte(line), &r) == nil {
+			d.line("  %-7s %-14s %-8s %s: %s", r.Decision, r.Operation, r.Action, strings.TrimPrefix(r.CallerSPIFFEID, "spiffe://"+td.Name()), r.Reason)
+		}
+	}
+
 	fmt.Fprintln(out)
 	if d.failed > 0 {
 		fmt.Fprintf(out, "%d expectation(s) FAILED\n", d.failed)
@@ -293,6 +320,15 @@ func get(ctx context.Context, c *http.Client, url string) (reply, error) {
 	return reply{body: strings.TrimSpace(string(b)), status: resp.StatusCode, proto: resp.Proto, tls: resp.TLS}, err
 }
 
+// policyReason is the policy's reason in a denial error.
+func policyReason(err error) string {
+	s := err.Error()
+	if i := strings.Index(s, "denied: "); i >= 0 {
+		return s[i+len("denied: "):]
+	}
+	return s
+}
+
 func outcomeTask(t *a2acore.Task, err error) string {
 	if err != nil {
 		return trimURL(err)
@@ -309,10 +345,33 @@ func listOutcome(l *a2acore.ListTasksResponse, err error) string {
 
 // searchAgent is the demo's search agent: one capability that answers
 // with the query and the caller's identity.
-func searchAgent(base string, self spiffeid.ID, log *slog.Logger) (http.Handler, *a2a.Engine, error) {
-	// Policy arrives with the authorization layer; until then the demo's
-	// admission is the mTLS caller patterns alone.
-	enforcer := &authz.Enforcer{Authorizer: authz.AllowAll()}
+// demoPolicy is the search agent's Rego policy: orchestrators may call
+// search; the task operations (no capability) are left to task ownership.
+const demoPolicy = `package agentweave.authz
+
+default decision := {"allow": false, "reason": "only orchestrators may call search"}
+
+decision := {"allow": true, "reason": "orchestrators may call search"} if {
+	input.action == "search"
+	glob.match("spiffe://TD/agent/orchestrator/*", ["/"], input.caller_spiffe_id)
+}
+
+decision := {"allow": true, "reason": "task operations: ownership decides"} if input.action == ""
+`
+
+// searchAgent is the demo's search agent: one capability, authorized by
+// embedded OPA with demoPolicy, every decision in the audit trail.
+func searchAgent(ctx context.Context, dir, base string, self spiffeid.ID, auditor authz.Auditor, log *slog.Logger) (http.Handler, *a2a.Engine, error) {
+	policyFile := filepath.Join(dir, "policy.rego")
+	if err := os.WriteFile(policyFile, []byte(strings.ReplaceAll(demoPolicy, "TD", self.TrustDomain().Name())), 0o600); err != nil {
+		return nil, nil, fmt.Errorf("demo: %w", err)
+	}
+	policy, err := opa.NewEmbedded(ctx, opa.EmbeddedOptions{Paths: []string{policyFile}, Logger: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	go func() { <-ctx.Done(); _ = policy.Close() }()
+	enforcer := &authz.Enforcer{Authorizer: policy, Auditor: auditor, RequireAudit: true, Logger: log}
 	engine, err := a2a.NewEngine(a2a.EngineOptions{Logger: log, Self: self, Enforcer: enforcer, Capabilities: []a2a.Capability{{
 		Name: "search", Description: "Searches the demo index",
 		Handler: func(ctx context.Context, c *a2a.Call) error {
