@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -19,6 +18,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/agentweave/agentweave-go/a2a"
+	"github.com/agentweave/agentweave-go/a2a/a2atest"
 	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/identity"
 	"github.com/agentweave/agentweave-go/identity/identitytest"
@@ -97,47 +97,28 @@ func newEnvWith(t *testing.T, adjust func(o *a2a.EngineOptions, agentSrc identit
 	if adjust != nil {
 		adjust(&opts, agentSrc)
 	}
-	engine, err := a2a.NewEngine(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.engine = engine
-	ln, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.base = "https://" + ln.Addr().String()
-	card, err := a2a.BuildCard(a2a.CardOptions{Name: "search", Description: "finds things", URLs: []string{e.base}}, engine.Capabilities())
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := a2a.NewHandler(engine, card, a2a.HandlerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == a2a.CardPath {
-			e.cardGets.Add(1)
-			if r.Header.Get("If-None-Match") != "" {
-				e.cardRevalidations.Add(1)
-			}
-		}
-		h.ServeHTTP(w, r)
-	})
-	srv, err := transport.NewServer(agentSrc, identity.MatchPatterns(everyone), counted, transport.ServerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() {
 		select {
 		case <-e.release:
 		default:
 			close(e.release)
 		}
-		_ = srv.Close()
-		_ = engine.Close()
 	})
+	agent := a2atest.Serve(t, agentSrc, a2atest.Options{
+		Name: "search", Description: "finds things", Engine: opts, Callers: identity.MatchPatterns(everyone),
+		Wrap: func(h http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == a2a.CardPath {
+					e.cardGets.Add(1)
+					if r.Header.Get("If-None-Match") != "" {
+						e.cardRevalidations.Add(1)
+					}
+				}
+				h.ServeHTTP(w, r)
+			})
+		},
+	})
+	e.engine, e.base = agent.Engine, agent.URL
 	return e
 }
 

@@ -71,10 +71,7 @@ func (t *liveTask) answer(msg *a2acore.Message) error {
 	}
 	t.reply, t.closed = msg, true
 	close(t.first)
-	for s := range t.subs {
-		s.close()
-	}
-	t.subs = nil
+	t.closeSubsLocked()
 	return nil
 }
 
@@ -118,10 +115,7 @@ func (t *liveTask) apply(ctx context.Context, ev a2acore.Event) error {
 		// leave its client waiting for a task that will never exist.
 		t.lost, t.closed = err, true
 		close(t.first)
-		for s := range t.subs {
-			s.close()
-		}
-		t.subs = nil
+		t.closeSubsLocked()
 		return err
 	}
 	next := nextSnapshot(t.snap, ev)
@@ -135,10 +129,7 @@ func (t *liveTask) apply(ctx context.Context, ev a2acore.Event) error {
 		}
 		t.snap, t.version = cur, curV
 		if cur.Status.State.Terminal() {
-			for s := range t.subs {
-				s.push(&a2acore.TaskStatusUpdateEvent{TaskID: cur.ID, ContextID: cur.ContextID, Status: cur.Status})
-			}
-			t.closeLocked()
+			t.endedElsewhereLocked()
 			return ErrTaskClosed
 		}
 		next = nextSnapshot(cur, ev)
@@ -161,14 +152,29 @@ func (t *liveTask) apply(ctx context.Context, ev a2acore.Event) error {
 // context is canceled, and the engine forgets the task.
 func (t *liveTask) closeLocked() {
 	t.closed = true
-	for s := range t.subs {
-		s.close()
-	}
-	t.subs = nil
+	t.closeSubsLocked()
 	if t.cancel != nil {
 		t.cancel()
 	}
 	t.engine.forget(t.snap.ID)
+}
+
+// closeSubsLocked tells every subscriber that nothing more will come.
+func (t *liveTask) closeSubsLocked() {
+	for s := range t.subs {
+		s.close()
+	}
+	t.subs = nil
+}
+
+// endedElsewhereLocked ends a task another replica finished (t.snap is the
+// stored, terminal snapshot): subscribers get its final status, then close.
+func (t *liveTask) endedElsewhereLocked() {
+	final := &a2acore.TaskStatusUpdateEvent{TaskID: t.snap.ID, ContextID: t.snap.ContextID, Status: t.snap.Status}
+	for s := range t.subs {
+		s.push(final)
+	}
+	t.closeLocked()
 }
 
 // adopt reconciles the live task with a stored snapshot at version v: if
@@ -182,10 +188,7 @@ func (t *liveTask) adopt(stored *a2acore.Task, v int64) *a2acore.Task {
 	}
 	t.snap, t.version = stored, v
 	if stored.Status.State.Terminal() {
-		for s := range t.subs {
-			s.push(&a2acore.TaskStatusUpdateEvent{TaskID: stored.ID, ContextID: stored.ContextID, Status: stored.Status})
-		}
-		t.closeLocked()
+		t.endedElsewhereLocked()
 	}
 	return t.snap
 }
