@@ -89,6 +89,17 @@ type Authorization struct {
 	// DefaultAction is deny (default) or log-only (not in production: the
 	// call proceeds and the audit record says it would have been denied).
 	DefaultAction string `yaml:"default_action"`
+	// Timeout bounds one decision; a decision that takes longer is a
+	// denial. Default 1s.
+	Timeout time.Duration `yaml:"timeout"`
+	// ReloadInterval is how often policy_dir is checked for changes (hot
+	// reload; a broken change is refused and the last good policy keeps
+	// serving). Default 1s; a negative value turns reloading off.
+	ReloadInterval time.Duration `yaml:"reload_interval"`
+	// CacheSize keeps this many decisions per policy revision (in-process
+	// policies only), keyed on the whole input except its time. Default 0:
+	// no cache. Only for policies that do not read the time.
+	CacheSize int `yaml:"cache_size"`
 	// Audit configures the decision log.
 	Audit Audit `yaml:"audit"`
 }
@@ -99,6 +110,15 @@ type Audit struct {
 	Enabled *bool `yaml:"enabled"`
 	// Destination is stdout (default) or a file path.
 	Destination string `yaml:"destination"`
+	// Sync says when a file destination is forced to disk: every (default:
+	// before the call proceeds, so no decision is lost in a crash), none
+	// (the operating system decides), or a Go duration such as 100ms
+	// (a crash loses at most that much).
+	Sync string `yaml:"sync"`
+	// MaxBytes rotates a file destination before it would grow larger
+	// (FILE.1, FILE.2, …; the hash chain continues across files).
+	// Default 104857600 (100 MiB); 0 never rotates.
+	MaxBytes *int64 `yaml:"max_bytes"`
 }
 
 // Transport configures connections.
@@ -147,6 +167,19 @@ type Server struct {
 	MaxBodyBytes      int64         `yaml:"max_body_bytes"`      // default 1048576
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"` // default 10s
 	IdleTimeout       time.Duration `yaml:"idle_timeout"`        // default 120s
+	// ShutdownTimeout bounds the graceful drain of in-flight tasks on
+	// SIGTERM. Default 30s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	RateLimit       RateLimit     `yaml:"rate_limit"`
+}
+
+// RateLimit limits each caller (by SPIFFE ID) with a token bucket. A
+// refused request gets HTTP 429 with a Retry-After header.
+type RateLimit struct {
+	// RequestsPerSecond per caller. Default 0: no limit.
+	RequestsPerSecond float64 `yaml:"requests_per_second"`
+	// Burst is the bucket size. Default: RequestsPerSecond rounded up.
+	Burst int `yaml:"burst"`
 }
 
 // Peer is another agent the agent may call.
@@ -192,10 +225,10 @@ type Metrics struct {
 
 // Tracing exports OpenTelemetry traces.
 type Tracing struct {
-	Enabled     bool    `yaml:"enabled"`      // default false
-	Exporter    string  `yaml:"exporter"`     // otlp (default)
-	Endpoint    string  `yaml:"endpoint"`     // default localhost:4317
-	SampleRatio float64 `yaml:"sample_ratio"` // 0..1, default 0.1
+	Enabled     bool     `yaml:"enabled"`      // default false
+	Exporter    string   `yaml:"exporter"`     // otlp (default)
+	Endpoint    string   `yaml:"endpoint"`     // default localhost:4317
+	SampleRatio *float64 `yaml:"sample_ratio"` // 0..1, default 0.1
 }
 
 // Logging configures slog.

@@ -17,6 +17,8 @@ agent:
   trust_domain: example.org
 identity:
   spiffe_endpoint: unix:///run/spire/sockets/agent.sock
+authorization:
+  policy_dir: /etc/agentweave/policies
 `
 
 func parse(t *testing.T, yaml string, env map[string]string) (*config.Config, error) {
@@ -58,6 +60,10 @@ func TestDefaults(t *testing.T) {
 		"logging info json":            cfg.Observability.Logging.Level == "info" && cfg.Observability.Logging.Format == "json",
 		"body limit 1 MiB":             cfg.Server.MaxBodyBytes == 1<<20,
 		"description from name":        cfg.Agent.Description == "search agent",
+		"audit fsync every, 100 MiB":   cfg.Authorization.Audit.Sync == "every" && *cfg.Authorization.Audit.MaxBytes == 100<<20,
+		"decision 1s, reload 1s":       cfg.Authorization.Timeout == time.Second && cfg.Authorization.ReloadInterval == time.Second,
+		"no rate limit, drain 30s":     cfg.Server.RateLimit.RequestsPerSecond == 0 && cfg.Server.ShutdownTimeout == 30*time.Second,
+		"trace ratio 0.1":              *cfg.Observability.Tracing.SampleRatio == 0.1,
 		"start timeout 30s":            cfg.Identity.StartTimeout == 30*time.Second,
 		"push off":                     !cfg.Tasks.Push.Enabled,
 		"idle pool timeout 60s":        cfg.Transport.ConnectionPool.IdleTimeout == 60*time.Second,
@@ -122,6 +128,10 @@ func TestProductionRules(t *testing.T) {
 		"bad env":        {"agent:\n  environment: prod\n", `agent.environment: "prod" is not one of`},
 		"sqlite no path": {"tasks:\n  store: sqlite\n", "tasks.sqlite_path: is required"},
 		"bad cidr":       {"tasks:\n  push:\n    allowed_networks: [10.0.0.0/99]\n", "tasks.push.allowed_networks[0]"},
+		"two policies":   {"authorization:\n  opa_endpoint: http://127.0.0.1:8181\n", "needs exactly one of policy_dir"},
+		"audit sync":     {"authorization:\n  audit:\n    sync: sometimes\n", `authorization.audit.sync: "sometimes" is not every, none or a positive duration`},
+		"rate negative":  {"server:\n  rate_limit: {requests_per_second: -1}\n", "server.rate_limit: requests_per_second and burst must not be negative"},
+		"sample ratio":   {"observability:\n  tracing: {sample_ratio: 1.5}\n", "observability.tracing.sample_ratio: 1.5 is not between 0 and 1"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -133,14 +143,13 @@ func TestProductionRules(t *testing.T) {
 	}
 }
 
-// mergeYAML adds extra to base: keys of agent or identity go into base's
-// section of that name, other sections are appended.
+// mergeYAML adds extra to base: keys of agent, identity or authorization
+// go into base's section of that name, other sections are appended.
 func mergeYAML(base, extra string) string {
-	if strings.HasPrefix(extra, "agent:") {
-		return strings.Replace(base, "agent:\n", extra, 1)
-	}
-	if strings.HasPrefix(extra, "identity:") {
-		return strings.Replace(base, "identity:\n", extra, 1)
+	for _, section := range []string{"agent:\n", "identity:\n", "authorization:\n"} {
+		if strings.HasPrefix(extra, section) {
+			return strings.Replace(base, section, extra, 1)
+		}
 	}
 	return base + extra
 }
@@ -194,11 +203,17 @@ func TestLoadFile(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	p := filepath.Join(dir, "agent.yaml")
-	if err := os.WriteFile(p, []byte(minimal), 0o600); err != nil {
+	relative := strings.Replace(minimal, "/etc/agentweave/policies", "policies", 1) +
+		"  audit: {destination: audit/decisions.log}\ntasks: {store: sqlite, sqlite_path: /var/lib/tasks.db}\n"
+	if err := os.WriteFile(p, []byte(relative), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := config.Load(p); err != nil {
+	cfg, err := config.Load(p)
+	if err != nil {
 		t.Fatalf("Load() = %v", err)
+	}
+	if a := cfg.Authorization; a.PolicyDir != filepath.Join(dir, "policies") || a.Audit.Destination != filepath.Join(dir, "audit", "decisions.log") || cfg.Tasks.SQLitePath != "/var/lib/tasks.db" {
+		t.Errorf("paths not resolved against the file's directory: policy_dir %q, audit %q, sqlite %q", a.PolicyDir, a.Audit.Destination, cfg.Tasks.SQLitePath)
 	}
 	if _, err := config.Load(filepath.Join(dir, "missing.yaml")); err == nil {
 		t.Error("Load(missing) succeeded")

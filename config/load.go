@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -30,7 +31,9 @@ func (e *Error) Error() string {
 
 // Load reads the YAML file at path, applies AGENTWEAVE_* environment
 // overrides and defaults, and validates the result, production rules
-// included. It reports every problem at once in an *Error.
+// included. It reports every problem at once in an *Error. Relative file
+// paths in the file (policy_dir, the audit file, sqlite_path, static
+// identity files) are relative to the file's directory.
 func Load(path string) (*Config, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -44,7 +47,30 @@ func Load(path string) (*Config, error) {
 	if len(data) > MaxFileBytes {
 		return nil, &Error{Source: path, Problems: []string{fmt.Sprintf("file is larger than %d bytes", MaxFileBytes)}}
 	}
-	return Parse(data, path, os.LookupEnv)
+	cfg, err := Parse(data, path, os.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	cfg.resolvePaths(filepath.Dir(path))
+	return cfg, nil
+}
+
+// resolvePaths makes the configuration's relative file paths relative to
+// dir.
+func (c *Config) resolvePaths(dir string) {
+	resolve := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	resolve(&c.Authorization.PolicyDir)
+	if c.Authorization.Audit.Destination != "stdout" {
+		resolve(&c.Authorization.Audit.Destination)
+	}
+	resolve(&c.Tasks.SQLitePath)
+	resolve(&c.Identity.Static.CertFile)
+	resolve(&c.Identity.Static.KeyFile)
+	resolve(&c.Identity.Static.BundleFile)
 }
 
 // Parse is Load for YAML already read; source names it in errors and
@@ -141,14 +167,11 @@ func setFromString(v reflect.Value, raw string) error {
 		}
 		v.SetBool(b)
 	case reflect.Pointer:
-		if v.Type().Elem().Kind() != reflect.Bool {
-			return errors.New("cannot be set from the environment")
+		elem := reflect.New(v.Type().Elem())
+		if err := setFromString(elem.Elem(), raw); err != nil {
+			return err
 		}
-		b, err := strconv.ParseBool(raw)
-		if err != nil {
-			return errors.New("not true or false")
-		}
-		v.Set(reflect.ValueOf(&b))
+		v.Set(elem)
 	case reflect.Slice:
 		if v.Type().Elem().Kind() != reflect.String {
 			return errors.New("cannot be set from the environment")

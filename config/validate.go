@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"maps"
+	"math"
 	"net"
 	"net/netip"
 	"net/url"
@@ -52,6 +53,13 @@ func (c *Config) setDefaults(lookupEnv func(string) (string, bool)) {
 		c.Authorization.Audit.Enabled = &on
 	}
 	orDefault(&c.Authorization.Audit.Destination, "stdout")
+	orDefault(&c.Authorization.Audit.Sync, "every")
+	if c.Authorization.Audit.MaxBytes == nil {
+		n := int64(100 << 20)
+		c.Authorization.Audit.MaxBytes = &n
+	}
+	orDefault(&c.Authorization.Timeout, time.Second)
+	orDefault(&c.Authorization.ReloadInterval, time.Second)
 	orDefault(&c.Transport.TLSMinVersion, "1.3")
 	orDefault(&c.Transport.PeerVerification, "strict")
 	if len(c.Transport.AllowedCallers) == 0 && c.Agent.TrustDomain != "" {
@@ -81,6 +89,10 @@ func (c *Config) setDefaults(lookupEnv func(string) (string, bool)) {
 	orDefault(&c.Server.MaxBodyBytes, 1<<20)
 	orDefault(&c.Server.ReadHeaderTimeout, 10*time.Second)
 	orDefault(&c.Server.IdleTimeout, 120*time.Second)
+	orDefault(&c.Server.ShutdownTimeout, 30*time.Second)
+	if rl := &c.Server.RateLimit; rl.Burst == 0 && rl.RequestsPerSecond > 0 {
+		rl.Burst = int(math.Ceil(rl.RequestsPerSecond))
+	}
 	orDefault(&c.Tasks.Store, "memory")
 	orDefault(&c.Tasks.MemoryLimit, 10_000)
 	if c.Observability.Metrics.Enabled == nil {
@@ -91,8 +103,9 @@ func (c *Config) setDefaults(lookupEnv func(string) (string, bool)) {
 	orDefault(&c.Observability.Metrics.Port, 9090)
 	orDefault(&c.Observability.Tracing.Exporter, "otlp")
 	orDefault(&c.Observability.Tracing.Endpoint, "localhost:4317")
-	if c.Observability.Tracing.SampleRatio == 0 && !c.Observability.Tracing.Enabled {
-		c.Observability.Tracing.SampleRatio = 0.1
+	if c.Observability.Tracing.SampleRatio == nil {
+		r := 0.1
+		c.Observability.Tracing.SampleRatio = &r
 	}
 	orDefault(&c.Observability.Logging.Level, "info")
 	orDefault(&c.Observability.Logging.Format, "json")
@@ -205,6 +218,24 @@ func (c *Config) validate() []string {
 	if prod && (az.Audit.Enabled == nil || !*az.Audit.Enabled) {
 		p.add("authorization.audit.enabled", "must be true in production")
 	}
+	if _, err := AuditSync(az.Audit.Sync); err != nil {
+		p.add("authorization.audit.sync", "%v", err)
+	}
+	if az.Audit.MaxBytes != nil && *az.Audit.MaxBytes < 0 {
+		p.add("authorization.audit.max_bytes", "must not be negative")
+	}
+	if az.Timeout < 0 {
+		p.add("authorization.timeout", "must not be negative")
+	}
+	if az.CacheSize < 0 {
+		p.add("authorization.cache_size", "must not be negative")
+	}
+	if az.CacheSize > 0 && az.OPAEndpoint != "" {
+		p.add("authorization.cache_size", "applies to in-process policies (policy_dir), not to opa_endpoint")
+	}
+	if az.Provider == "opa" && (az.PolicyDir == "") == (az.OPAEndpoint == "") {
+		p.add("authorization", "provider opa needs exactly one of policy_dir (in process) and opa_endpoint (an OPA server)")
+	}
 
 	tr := c.Transport
 	oneOf(&p, "transport.tls_min_version", tr.TLSMinVersion, "1.3", "1.2")
@@ -227,6 +258,7 @@ func (c *Config) validate() []string {
 		"server.max_body_bytes":                       c.Server.MaxBodyBytes,
 		"server.read_header_timeout":                  int64(c.Server.ReadHeaderTimeout),
 		"server.idle_timeout":                         int64(c.Server.IdleTimeout),
+		"server.shutdown_timeout":                     int64(c.Server.ShutdownTimeout),
 		"tasks.memory_limit":                          int64(c.Tasks.MemoryLimit),
 	}
 	for _, k := range sortedKeys(positive) {
@@ -238,6 +270,9 @@ func (c *Config) validate() []string {
 		p.add("transport.retry.factor", "must be at least 1")
 	}
 
+	if rl := c.Server.RateLimit; rl.RequestsPerSecond < 0 || rl.Burst < 0 {
+		p.add("server.rate_limit", "requests_per_second and burst must not be negative")
+	}
 	if c.Server.Port < 1 || c.Server.Port > 65535 {
 		p.add("server.port", "%d is not a TCP port", c.Server.Port)
 	}
@@ -271,12 +306,28 @@ func (c *Config) validate() []string {
 		p.add("observability.metrics.port", "%d is not a TCP port", ob.Metrics.Port)
 	}
 	oneOf(&p, "observability.tracing.exporter", ob.Tracing.Exporter, "otlp", "stdout")
-	if ob.Tracing.SampleRatio < 0 || ob.Tracing.SampleRatio > 1 {
-		p.add("observability.tracing.sample_ratio", "%v is not between 0 and 1", ob.Tracing.SampleRatio)
+	if r := *ob.Tracing.SampleRatio; r < 0 || r > 1 || math.IsNaN(r) {
+		p.add("observability.tracing.sample_ratio", "%v is not between 0 and 1", r)
 	}
 	oneOf(&p, "observability.logging.level", ob.Logging.Level, "debug", "info", "warn", "error")
 	oneOf(&p, "observability.logging.format", ob.Logging.Format, "json", "text")
 	return p
+}
+
+// AuditSync parses authorization.audit.sync: "every", "none" or a
+// positive Go duration. It returns the interval: 0 for every, -1 for none.
+func AuditSync(s string) (time.Duration, error) {
+	switch s {
+	case "every":
+		return 0, nil
+	case "none":
+		return -1, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q is not every, none or a positive duration such as 100ms", s)
+	}
+	return d, nil
 }
 
 func sortedKeys(m map[string]int64) []string { return slices.Sorted(maps.Keys(m)) }

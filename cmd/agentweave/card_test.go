@@ -23,6 +23,8 @@ agent:
     - {name: summarize, description: Summaries}
 identity:
   spiffe_endpoint: unix:///run/spire/sockets/agent.sock
+authorization:
+  policy_dir: policies
 server:
   public_urls: [https://search.example.org:8443]
 `), 0o600); err != nil {
