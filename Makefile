@@ -98,7 +98,7 @@ bench: ## transport and A2A benchmarks, interleaved over BENCHROUNDS runs, summa
 	@rm -f $(BIN)/bench-*.txt; for i in $$(seq $(BENCHROUNDS)); do \
 	  echo "round $$i/$(BENCHROUNDS)"; \
 	  $(BIN)/transport.test -test.run '^$$' -test.bench . -test.benchmem -test.count 1 -test.benchtime 1s >> $(BIN)/bench-transport.txt; \
-	  $(BIN)/a2a.test -test.run '^$$' -test.bench SendMessage -test.benchmem -test.count 1 -test.benchtime 1s >> $(BIN)/bench-a2a.txt; \
+	  $(BIN)/a2a.test -test.run '^$$' -test.bench 'SendMessage|SecureCall' -test.benchmem -test.count 1 -test.benchtime 1s >> $(BIN)/bench-a2a.txt; \
 	done
 	$(GO) run $(BENCHSTAT) $(BIN)/bench-transport.txt
 	$(GO) run $(BENCHSTAT) $(BIN)/bench-a2a.txt

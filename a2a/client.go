@@ -82,6 +82,30 @@ type ClientOptions struct {
 	// Enforcer authorizes every outbound operation before any network I/O
 	// (required: authz.AllowAll() in development).
 	Enforcer *authz.Enforcer
+	// WrapTransport, when set, wraps each peer's mTLS round tripper, e.g.
+	// to propagate trace context or count requests.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
+	// Guard, when set, runs the network exchange of each operation once
+	// it is authorized (streams excepted): circuit breakers and retries
+	// go here. idempotent says whether repeating the exchange is safe
+	// (GetTask, ListTasks); exchange may be called again only then, or
+	// when nothing of the request was sent.
+	Guard func(ctx context.Context, target spiffeid.ID, op string, idempotent bool, exchange func(context.Context) error) error
+}
+
+// guarded runs one exchange of an authorized operation through the
+// client's Guard.
+func guarded[T any](ctx context.Context, c *Client, target spiffeid.ID, op string, idempotent bool, exchange func(context.Context) (T, error)) (T, error) {
+	if c.opts.Guard == nil {
+		return exchange(ctx)
+	}
+	var out T
+	err := c.opts.Guard(ctx, target, op, idempotent, func(ctx context.Context) error {
+		var err error
+		out, err = exchange(ctx)
+		return err
+	})
+	return out, err
 }
 
 // Client calls other agents by SPIFFE ID over mutual TLS with A2A. For each
@@ -149,6 +173,15 @@ func (c *Client) Peer(ctx context.Context, target spiffeid.ID) (*Peer, error) {
 	if err := c.check(ctx, target, "GetAgentCard", "", ""); err != nil {
 		return nil, err
 	}
+	return c.peer(ctx, target)
+}
+
+// peer is Peer without the authorization: for a call already authorized,
+// whose card fetch is part of the call.
+func (c *Client) peer(ctx context.Context, target spiffeid.ID) (*Peer, error) {
+	if target.IsZero() {
+		return nil, errors.New("a2a: target SPIFFE ID is empty")
+	}
 	c.mu.Lock()
 	p, ok := c.peers[target]
 	c.mu.Unlock()
@@ -164,6 +197,9 @@ func (c *Client) Peer(ctx context.Context, target spiffeid.ID) (*Peer, error) {
 		hc, err := transport.NewClient(c.src, spiffeid.MatchID(target), c.opts.Transport)
 		if err != nil {
 			return nil, err
+		}
+		if c.opts.WrapTransport != nil {
+			hc.Transport = c.opts.WrapTransport(hc.Transport)
 		}
 		p = &Peer{client: c, ID: target, base: strings.TrimSuffix(base, "/"), http: hc, ttl: c.opts.CardTTL, bindings: c.opts.Bindings}
 		c.mu.Lock()
@@ -186,6 +222,9 @@ func (c *Client) Close() error {
 	defer c.mu.Unlock()
 	for _, p := range c.peers {
 		p.http.CloseIdleConnections()
+		if ci, ok := p.http.Transport.(interface{ CloseIdleConnections() }); ok {
+			ci.CloseIdleConnections()
+		}
 	}
 	return nil
 }
@@ -296,7 +335,9 @@ func (p *Peer) SendMessage(ctx context.Context, req *a2acore.SendMessageRequest)
 	if err := p.client.check(ctx, p.ID, "SendMessage", action, taskID); err != nil {
 		return nil, err
 	}
-	return p.a2aClient().SendMessage(ctx, req)
+	return guarded(ctx, p.client, p.ID, "SendMessage", false, func(ctx context.Context) (a2acore.SendMessageResult, error) {
+		return p.a2aClient().SendMessage(ctx, req)
+	})
 }
 
 // SendStreamingMessage sends a message and streams the task's events.
@@ -313,7 +354,9 @@ func (p *Peer) GetTask(ctx context.Context, req *a2acore.GetTaskRequest) (*a2aco
 	if err := p.client.check(ctx, p.ID, "GetTask", "", req.ID); err != nil {
 		return nil, err
 	}
-	return p.a2aClient().GetTask(ctx, req)
+	return guarded(ctx, p.client, p.ID, "GetTask", true, func(ctx context.Context) (*a2acore.Task, error) {
+		return p.a2aClient().GetTask(ctx, req)
+	})
 }
 
 // ListTasks lists the caller's tasks.
@@ -321,7 +364,9 @@ func (p *Peer) ListTasks(ctx context.Context, req *a2acore.ListTasksRequest) (*a
 	if err := p.client.check(ctx, p.ID, "ListTasks", "", ""); err != nil {
 		return nil, err
 	}
-	return p.a2aClient().ListTasks(ctx, req)
+	return guarded(ctx, p.client, p.ID, "ListTasks", true, func(ctx context.Context) (*a2acore.ListTasksResponse, error) {
+		return p.a2aClient().ListTasks(ctx, req)
+	})
 }
 
 // CancelTask cancels a task.
@@ -329,7 +374,9 @@ func (p *Peer) CancelTask(ctx context.Context, req *a2acore.CancelTaskRequest) (
 	if err := p.client.check(ctx, p.ID, "CancelTask", "", req.ID); err != nil {
 		return nil, err
 	}
-	return p.a2aClient().CancelTask(ctx, req)
+	return guarded(ctx, p.client, p.ID, "CancelTask", false, func(ctx context.Context) (*a2acore.Task, error) {
+		return p.a2aClient().CancelTask(ctx, req)
+	})
 }
 
 // SubscribeToTask streams a running task's events.
@@ -355,16 +402,22 @@ func CapabilityMessage(capability string, payload any) *a2acore.Message {
 // end or ask for input. The result is the task (its artifacts hold the
 // output); a task that failed or was rejected is returned with a
 // *TaskError.
+//
+// The call is one authorization decision (SendMessage of capability),
+// made before anything else: a denied call opens no connection. Fetching
+// the target's card is part of the call, not a decision of its own.
 func (c *Client) Call(ctx context.Context, target spiffeid.ID, capability string, payload any) (*a2acore.Task, error) {
-	// Authorized before anything else: a denied call opens no connection.
 	if err := c.check(ctx, target, "SendMessage", capability, ""); err != nil {
 		return nil, err
 	}
-	p, err := c.Peer(ctx, target)
-	if err != nil {
-		return nil, err
-	}
-	res, err := p.SendMessage(ctx, &a2acore.SendMessageRequest{Message: CapabilityMessage(capability, payload)})
+	req := &a2acore.SendMessageRequest{Message: CapabilityMessage(capability, payload)}
+	res, err := guarded(ctx, c, target, "SendMessage", false, func(ctx context.Context) (a2acore.SendMessageResult, error) {
+		p, err := c.peer(ctx, target)
+		if err != nil {
+			return nil, err
+		}
+		return p.a2aClient().SendMessage(ctx, req)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -376,6 +429,29 @@ func (c *Client) Call(ctx context.Context, target spiffeid.ID, capability string
 		return task, &TaskError{Task: task}
 	}
 	return task, nil
+}
+
+// Stream calls capability on target like [Client.Call] and yields the
+// task's events as they happen (the task first, then status and artifact
+// updates) until it ends or asks for input. The call is one authorization
+// decision (SendStreamingMessage of capability), made before any I/O.
+func (c *Client) Stream(ctx context.Context, target spiffeid.ID, capability string, payload any) iter.Seq2[a2acore.Event, error] {
+	return func(yield func(a2acore.Event, error) bool) {
+		if err := c.check(ctx, target, "SendStreamingMessage", capability, ""); err != nil {
+			yield(nil, err)
+			return
+		}
+		p, err := c.peer(ctx, target)
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		for ev, err := range p.a2aClient().SendStreamingMessage(ctx, &a2acore.SendMessageRequest{Message: CapabilityMessage(capability, payload)}) {
+			if !yield(ev, err) || err != nil {
+				return
+			}
+		}
+	}
 }
 
 // TaskError reports a task that ended as failed or rejected.

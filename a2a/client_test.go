@@ -146,7 +146,8 @@ func TestClientAuthorizesBeforeConnecting(t *testing.T) {
 	if _, err := c.Call(t.Context(), agentID, "echo", nil); err != nil {
 		t.Fatalf("Call(echo): %v", err)
 	}
-	if got := strings.Join(audit.snapshot(), "; "); got != "SendMessage boom alice/dev denied; SendMessage echo alice/dev allowed; GetAgentCard  alice/dev allowed; SendMessage echo alice/dev allowed" {
+	// One call, one decision: the card fetch is part of the call.
+	if got := strings.Join(audit.snapshot(), "; "); got != "SendMessage boom alice/dev denied; SendMessage echo alice/dev allowed" {
 		t.Errorf("outbound decisions = %s", got)
 	}
 	if _, err := a2a.NewClient(e.ca.Source(e.ca.CreateX509SVID(aliceID)), a2a.ClientOptions{Resolver: a2a.StaticResolver{}}); err == nil {

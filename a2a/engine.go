@@ -43,6 +43,9 @@ type EngineOptions struct {
 	// Self is the agent's own SPIFFE ID, the callee in policy input
 	// (required).
 	Self spiffeid.ID
+	// Observe, when set, is told about every operation the handler from
+	// [NewHandler] serves (for metrics).
+	Observe ObserveFunc
 }
 
 // Engine is AgentWeave's A2A task engine: it implements a2asrv.RequestHandler
@@ -51,14 +54,15 @@ type EngineOptions struct {
 // and subscribers in order, and enforces that a task is visible only to the
 // SPIFFE ID that created it. It is safe for concurrent use.
 type Engine struct {
-	caps  map[string]Capability
-	names []string
-	def   string
-	store Store
-	log   *slog.Logger
-	push  *pusher // nil: push notifications off
-	authz *authz.Enforcer
-	self  spiffeid.ID
+	caps    map[string]Capability
+	names   []string
+	def     string
+	store   Store
+	log     *slog.Logger
+	push    *pusher // nil: push notifications off
+	authz   *authz.Enforcer
+	self    spiffeid.ID
+	observe ObserveFunc
 
 	base context.Context
 	stop context.CancelFunc
@@ -81,7 +85,7 @@ func NewEngine(opts EngineOptions) (*Engine, error) {
 	if opts.Self.IsZero() {
 		return nil, errors.New("a2a: EngineOptions.Self (the agent's SPIFFE ID) is required")
 	}
-	e := &Engine{caps: map[string]Capability{}, def: opts.Default, store: opts.Store, log: opts.Logger, live: map[a2acore.TaskID]*liveTask{}, authz: opts.Enforcer, self: opts.Self}
+	e := &Engine{caps: map[string]Capability{}, def: opts.Default, store: opts.Store, log: opts.Logger, live: map[a2acore.TaskID]*liveTask{}, authz: opts.Enforcer, self: opts.Self, observe: opts.Observe}
 	var errs []error
 	for _, c := range opts.Capabilities {
 		if err := c.validate(); err != nil {

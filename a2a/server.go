@@ -72,13 +72,14 @@ func NewHandler(e *Engine, card *a2acore.AgentCard, opts HandlerOptions) (http.H
 	}
 	ka := a2asrv.WithTransportKeepAlive(keepAlive)
 	reject := versionRejecter{}
+	rh := e.requestHandler()
 	h := &handler{
 		card:     newCardBytes(cardJSON),
 		compat:   compat,
 		cacheCtl: "max-age=" + strconv.Itoa(int(maxAge.Seconds())),
 		limit:    limit,
-		rpc:      map[string]http.Handler{"1.0": a2asrv.NewJSONRPCHandler(e, ka), "0.3": a2av0.NewJSONRPCHandler(e, ka), "": a2asrv.NewJSONRPCHandler(reject)},
-		rest:     map[string]http.Handler{"1.0": a2asrv.NewRESTHandler(e, ka), "0.3": a2av0.NewRESTHandler(e, ka), "": a2asrv.NewRESTHandler(reject)},
+		rpc:      map[string]http.Handler{"1.0": a2asrv.NewJSONRPCHandler(rh, ka), "0.3": a2av0.NewJSONRPCHandler(rh, ka), "": a2asrv.NewJSONRPCHandler(reject)},
+		rest:     map[string]http.Handler{"1.0": a2asrv.NewRESTHandler(rh, ka), "0.3": a2av0.NewRESTHandler(rh, ka), "": a2asrv.NewRESTHandler(reject)},
 	}
 	return h, nil
 }
