@@ -216,6 +216,22 @@ func (c *Client) peer(ctx context.Context, target spiffeid.ID) (*Peer, error) {
 	return p, nil
 }
 
+// fresh returns target's peer if its card is cached and fresh, else nil.
+func (c *Client) fresh(target spiffeid.ID) *Peer {
+	c.mu.Lock()
+	p := c.peers[target]
+	c.mu.Unlock()
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.card == nil || time.Since(p.fetched) >= p.ttl {
+		return nil
+	}
+	return p
+}
+
 // Close closes idle connections to every peer.
 func (c *Client) Close() error {
 	c.mu.Lock()
@@ -410,12 +426,17 @@ func (c *Client) Call(ctx context.Context, target spiffeid.ID, capability string
 	if err := c.check(ctx, target, "SendMessage", capability, ""); err != nil {
 		return nil, err
 	}
-	req := &a2acore.SendMessageRequest{Message: CapabilityMessage(capability, payload)}
-	res, err := guarded(ctx, c, target, "SendMessage", false, func(ctx context.Context) (a2acore.SendMessageResult, error) {
-		p, err := c.peer(ctx, target)
-		if err != nil {
+	p := c.fresh(target)
+	if p == nil { // the card fetch is an exchange of its own (a read)
+		var err error
+		if p, err = guarded(ctx, c, target, "GetAgentCard", true, func(ctx context.Context) (*Peer, error) {
+			return c.peer(ctx, target)
+		}); err != nil {
 			return nil, err
 		}
+	}
+	req := &a2acore.SendMessageRequest{Message: CapabilityMessage(capability, payload)}
+	res, err := guarded(ctx, c, target, "SendMessage", false, func(ctx context.Context) (a2acore.SendMessageResult, error) {
 		return p.a2aClient().SendMessage(ctx, req)
 	})
 	if err != nil {

@@ -54,11 +54,19 @@ func (f AuthorizerFunc) Authorize(ctx context.Context, in *Input) (Decision, err
 }
 
 // AllowAll allows everything. Configuration refuses it outside the
-// development environment.
-func AllowAll() Authorizer {
-	return AuthorizerFunc(func(context.Context, *Input) (Decision, error) {
-		return Decision{Allow: true, Reason: "allow-all (development)", PolicyRevision: "allow-all"}, nil
-	})
+// development environment, and so does agentweave.New.
+func AllowAll() Authorizer { return allowAll{} }
+
+type allowAll struct{}
+
+func (allowAll) Authorize(context.Context, *Input) (Decision, error) {
+	return Decision{Allow: true, Reason: "allow-all (development)", PolicyRevision: "allow-all"}, nil
+}
+
+// IsAllowAll reports whether a is [AllowAll].
+func IsAllowAll(a Authorizer) bool {
+	_, ok := a.(allowAll)
+	return ok
 }
 
 // ErrDenied is wrapped by every refusal.

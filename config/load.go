@@ -67,7 +67,9 @@ func (c *Config) resolvePaths(dir string) {
 	if c.Authorization.Audit.Destination != "stdout" {
 		resolve(&c.Authorization.Audit.Destination)
 	}
-	resolve(&c.Tasks.SQLitePath)
+	if p := c.Tasks.SQLitePath; p != ":memory:" && !strings.HasPrefix(p, "file:") {
+		resolve(&c.Tasks.SQLitePath)
+	}
 	resolve(&c.Identity.Static.CertFile)
 	resolve(&c.Identity.Static.KeyFile)
 	resolve(&c.Identity.Static.BundleFile)

@@ -158,14 +158,18 @@ func (s *WorkloadSource) startErr(cause error, timeout time.Duration) error {
 	last, attempts := s.lastErr, s.attempt
 	s.mu.Unlock()
 	_ = s.Close()
-	what := "an X509-SVID"
+	what := "X509-SVID"
 	switch {
 	case !s.want.IsZero():
-		what = "the X509-SVID " + s.want.String()
+		what = "X509-SVID " + s.want.String()
 	case s.hint != "":
-		what = fmt.Sprintf("an X509-SVID with hint %q", s.hint)
+		what = fmt.Sprintf("X509-SVID with hint %q", s.hint)
 	}
-	msg := fmt.Sprintf("identity: no %s from the Workload API at %s within %s (%d connection attempts", what, s.addr, timeout, attempts)
+	plural := "s"
+	if attempts == 1 {
+		plural = ""
+	}
+	msg := fmt.Sprintf("identity: no %s from the Workload API at %s within %s (%d connection attempt%s", what, s.addr, timeout, attempts, plural)
 	if last != nil {
 		return fmt.Errorf("%s; last error: %w)", msg, last)
 	}

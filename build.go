@@ -1,0 +1,388 @@
+package agentweave
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/agentweave/agentweave-go/a2a"
+	"github.com/agentweave/agentweave-go/a2a/pgstore"
+	"github.com/agentweave/agentweave-go/a2a/sqlitestore"
+	"github.com/agentweave/agentweave-go/authz"
+	"github.com/agentweave/agentweave-go/authz/audit"
+	"github.com/agentweave/agentweave-go/authz/opa"
+	"github.com/agentweave/agentweave-go/config"
+	"github.com/agentweave/agentweave-go/identity"
+	"github.com/agentweave/agentweave-go/observe"
+	"github.com/agentweave/agentweave-go/resilience"
+)
+
+func (a *Agent) buildObservability(ctx context.Context) error {
+	m, err := observe.NewMetrics(a.opts.registerer)
+	if err != nil {
+		return fmt.Errorf("agentweave: metrics: %w", err)
+	}
+	a.metrics = m
+	a.health = observe.NewHealth()
+	tc := a.cfg.Observability.Tracing
+	topts := observe.TracingOptions{
+		Enabled: tc.Enabled, Exporter: tc.Exporter, Endpoint: tc.Endpoint,
+		SampleRatio: *tc.SampleRatio, ServiceName: a.cfg.Agent.Name,
+	}
+	if a.opts.spans != nil {
+		topts.Enabled, topts.SpanProcessor = true, a.opts.spans
+	}
+	t, err := observe.NewTracing(ctx, topts)
+	if err != nil {
+		return fmt.Errorf("agentweave: observability.tracing: %w", err)
+	}
+	a.tracing = t
+	a.closers = append(a.closers, func() error {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		return t.Shutdown(ctx)
+	})
+	return nil
+}
+
+func (a *Agent) buildIdentity(ctx context.Context) error {
+	if src := a.opts.source; src != nil {
+		a.src, a.id = src, src.ID()
+		return nil
+	}
+	ic := a.cfg.Identity
+	allowed, err := identity.ParseTrustDomains(ic.AllowedTrustDomains)
+	if err != nil {
+		return fmt.Errorf("agentweave: identity.allowed_trust_domains: %w", err)
+	}
+	var src identity.Source
+	if ic.Provider == "static" {
+		src, err = identity.LoadStaticSource(ic.Static.CertFile, ic.Static.KeyFile, ic.Static.BundleFile, allowed)
+	} else {
+		var id spiffeid.ID
+		if id, err = spiffeid.FromString(ic.SPIFFEID); err != nil {
+			return fmt.Errorf("agentweave: identity.spiffe_id: %w", err)
+		}
+		a.log.Info("waiting for the agent's SVID", "spiffe_id", id.String(), "workload_api", ic.SPIFFEEndpoint, "timeout", ic.StartTimeout.String())
+		src, err = identity.NewWorkloadSource(ctx, identity.WorkloadOptions{
+			Addr: ic.SPIFFEEndpoint, ID: id, AllowedTrustDomains: allowed, StartTimeout: ic.StartTimeout, Logger: a.log,
+		})
+	}
+	if err != nil {
+		a.metrics.Error(observe.KindIdentity)
+		return fmt.Errorf("agentweave: %w", err)
+	}
+	a.src, a.id = src, src.ID()
+	a.closers = append(a.closers, src.Close)
+	a.watchSVID(src)
+	return nil
+}
+
+// watchSVID keeps the SVID metrics current.
+func (a *Agent) watchSVID(src identity.Source) {
+	if svid, err := src.GetX509SVID(); err == nil && len(svid.Certificates) > 0 {
+		a.metrics.SVIDUpdated(svid.Certificates[0].NotAfter, false)
+	}
+	ws, ok := src.(*identity.WorkloadSource)
+	if !ok {
+		return
+	}
+	stop := make(chan struct{})
+	a.closers = append(a.closers, func() error { close(stop); return nil })
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-ws.Updated():
+			}
+			if svid, err := ws.GetX509SVID(); err == nil && len(svid.Certificates) > 0 {
+				a.metrics.SVIDUpdated(svid.Certificates[0].NotAfter, true)
+				a.log.Info("SVID rotated", "spiffe_id", svid.ID.String(), "expires", svid.Certificates[0].NotAfter)
+			}
+		}
+	}()
+}
+
+// identityReady: the agent holds an SVID that is valid now.
+func (a *Agent) identityReady(context.Context) error {
+	svid, err := a.src.GetX509SVID()
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	if leaf := svid.Certificates[0]; now.After(leaf.NotAfter) || now.Before(leaf.NotBefore) {
+		return fmt.Errorf("SVID %s is not valid now (valid %s to %s)", svid.ID, leaf.NotBefore.Format(time.RFC3339), leaf.NotAfter.Format(time.RFC3339))
+	}
+	return nil
+}
+
+// policyState says whether a policy is loaded, for readiness.
+type policyState struct {
+	describe string
+	loaded   func() error
+}
+
+func (p policyState) ready(context.Context) error {
+	if p.loaded == nil {
+		return nil
+	}
+	return p.loaded()
+}
+
+func (a *Agent) buildAuthorization(ctx context.Context) error {
+	az := a.cfg.Authorization
+	var authorizer authz.Authorizer
+	switch {
+	case a.opts.authorizer != nil:
+		authorizer, a.policy.describe = a.opts.authorizer, "WithAuthorizer"
+	case az.Provider == "allow-all":
+		authorizer, a.policy.describe = authz.AllowAll(), "allow-all (development)"
+	case az.OPAEndpoint != "":
+		r, err := opa.NewRemote(opa.RemoteOptions{
+			Endpoint: az.OPAEndpoint, PolicyPath: az.PolicyPath, Timeout: az.Timeout, Logger: a.log,
+		})
+		if err != nil {
+			return fmt.Errorf("agentweave: authorization: %w", err)
+		}
+		a.closers = append(a.closers, r.Close)
+		if err := a.probePolicy(ctx, r); err != nil {
+			return err
+		}
+		authorizer, a.policy.describe = r, "OPA at "+az.OPAEndpoint
+	default:
+		e, err := opa.NewEmbedded(ctx, opa.EmbeddedOptions{
+			Paths: []string{az.PolicyDir}, PolicyPath: az.PolicyPath, ReloadInterval: az.ReloadInterval,
+			CacheSize: az.CacheSize, Logger: a.log,
+		})
+		if err != nil {
+			a.metrics.Error(observe.KindPolicy)
+			return fmt.Errorf("agentweave: authorization.policy_dir: %w", err)
+		}
+		a.closers = append(a.closers, e.Close)
+		a.watchReloads(e)
+		authorizer, a.policy.describe = e, "policy "+az.PolicyDir
+		a.policy.loaded = func() error {
+			if e.Revision() == "" {
+				return errors.New("no policy loaded")
+			}
+			return nil
+		}
+	}
+	var auditor authz.Auditor
+	if *az.Audit.Enabled {
+		l, err := a.auditLogger()
+		if err != nil {
+			return err
+		}
+		a.closers = append(a.closers, l.Close)
+		auditor = l
+	}
+	a.enforcer = &authz.Enforcer{
+		Authorizer:   authorizer,
+		Auditor:      meteredAuditor{next: auditor, metrics: a.metrics, requireAudit: a.cfg.Agent.Environment == config.Production},
+		RequireAudit: a.cfg.Agent.Environment == config.Production,
+		LogOnly:      az.DefaultAction == "log-only",
+		Timeout:      az.Timeout,
+		Logger:       a.log,
+	}
+	return nil
+}
+
+// probePolicy asks a remote OPA for one decision until it answers (within
+// identity.start_timeout): an agent does not start against an OPA that is
+// not there or has no policy.
+func (a *Agent) probePolicy(ctx context.Context, r *opa.Remote) error {
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.Identity.StartTimeout)
+	defer cancel()
+	in := &authz.Input{
+		Direction: authz.Inbound, Operation: "GetAgentCard", Time: time.Now().UTC(),
+		CallerSPIFFEID: a.id.String(), CallerTrustDomain: a.id.TrustDomain().Name(),
+		CalleeSPIFFEID: a.id.String(), CalleeTrustDomain: a.id.TrustDomain().Name(),
+	}
+	var last error
+	for {
+		d, err := r.Authorize(ctx, in)
+		switch {
+		case err == nil && !d.Allow && strings.HasPrefix(d.Reason, "no decision:"):
+			return fmt.Errorf("agentweave: OPA at %s has no policy at %s: %s", a.cfg.Authorization.OPAEndpoint, a.cfg.Authorization.PolicyPath, d.Reason)
+		case err == nil:
+			a.log.Info("OPA answers", "endpoint", a.cfg.Authorization.OPAEndpoint)
+			return nil
+		}
+		if last == nil {
+			a.log.Info("waiting for OPA", "endpoint", a.cfg.Authorization.OPAEndpoint, "error", err)
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("agentweave: OPA at %s did not answer within %s: %w", a.cfg.Authorization.OPAEndpoint, a.cfg.Identity.StartTimeout, last)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// watchReloads counts policy reloads and refused changes.
+func (a *Agent) watchReloads(e *opa.Embedded) {
+	stop := make(chan struct{})
+	a.closers = append(a.closers, func() error { close(stop); return nil })
+	go func() {
+		var okSeen, failedSeen uint64
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			ok, failed := e.Stats()
+			for ; okSeen < ok; okSeen++ {
+				a.metrics.PolicyReload(true)
+			}
+			for ; failedSeen < failed; failedSeen++ {
+				a.metrics.PolicyReload(false)
+			}
+		}
+	}()
+}
+
+func (a *Agent) auditLogger() (*audit.Logger, error) {
+	ac := a.cfg.Authorization.Audit
+	sink := a.opts.auditSink
+	if sink == nil {
+		if ac.Destination == "stdout" {
+			sink = audit.NewStdout(os.Stdout)
+		} else {
+			interval, err := config.AuditSync(ac.Sync)
+			if err != nil {
+				return nil, fmt.Errorf("agentweave: authorization.audit.sync: %w", err)
+			}
+			policy := audit.SyncInterval(interval)
+			if interval < 0 {
+				policy = audit.SyncNone
+			}
+			f, err := audit.NewFile(ac.Destination, audit.FileOptions{Sync: policy, MaxBytes: *ac.MaxBytes})
+			if err != nil {
+				return nil, fmt.Errorf("agentweave: authorization.audit.destination: %w", err)
+			}
+			sink = f
+		}
+	}
+	l, err := audit.New(sink, audit.Options{})
+	if err != nil {
+		_ = sink.Close()
+		return nil, fmt.Errorf("agentweave: audit: %w", err)
+	}
+	return l, nil
+}
+
+// meteredAuditor counts every decision, then records it (when audit is on).
+type meteredAuditor struct {
+	next         authz.Auditor
+	metrics      *observe.Metrics
+	requireAudit bool
+}
+
+func (m meteredAuditor) Audit(ctx context.Context, in *authz.Input, d authz.Decision, latency time.Duration) (string, error) {
+	m.metrics.ObserveDecision(string(in.Direction), d.Allow, latency)
+	if m.next == nil {
+		return "", nil
+	}
+	id, err := m.next.Audit(ctx, in, d, latency)
+	if err != nil {
+		m.metrics.Error(observe.KindAudit)
+	}
+	return id, err
+}
+
+func (a *Agent) buildStore(ctx context.Context) error {
+	if a.opts.store != nil {
+		a.store = a.opts.store
+		return nil
+	}
+	tc := a.cfg.Tasks
+	switch tc.Store {
+	case "sqlite":
+		s, err := sqlitestore.Open(ctx, tc.SQLitePath, sqlitestore.Options{})
+		if err != nil {
+			return fmt.Errorf("agentweave: tasks.sqlite_path: %w", err)
+		}
+		a.store = s
+		a.closers = append(a.closers, s.Close)
+	case "postgres":
+		s, err := pgstore.Open(ctx, tc.PostgresDSN, pgstore.Options{})
+		if err != nil {
+			return fmt.Errorf("agentweave: tasks.postgres_dsn: %w", err)
+		}
+		a.store = s
+		a.closers = append(a.closers, s.Close)
+	default:
+		a.store = a2a.NewMemoryStore(tc.MemoryLimit)
+	}
+	return nil
+}
+
+// storeProbe is a task ID no task has: reading it proves the store answers.
+const storeProbe = "agentweave-readiness-probe"
+
+func (a *Agent) storeReady(ctx context.Context) error {
+	_, _, err := a.store.Get(ctx, a.id, storeProbe)
+	if err == nil || errors.Is(err, a2acore.ErrTaskNotFound) {
+		return nil
+	}
+	return err
+}
+
+func (a *Agent) buildClient() error {
+	tc := a.cfg.Transport
+	a.breakers = resilience.NewBreakers(resilience.BreakerOptions{
+		FailureThreshold: tc.CircuitBreaker.FailureThreshold,
+		RecoveryTimeout:  tc.CircuitBreaker.RecoveryTimeout,
+		SuccessThreshold: tc.CircuitBreaker.SuccessThreshold,
+		IsFailure:        peerFault,
+		OnStateChange: func(target string, from, to resilience.State) {
+			a.metrics.BreakerState(target, int(to))
+			a.log.Warn("circuit breaker", "target", target, "from", from.String(), "to", to.String())
+		},
+	})
+	a.retry = resilience.RetryOptions{
+		MaxAttempts: tc.Retry.MaxAttempts, BaseDelay: tc.Retry.BaseDelay, MaxDelay: tc.Retry.MaxDelay, Factor: tc.Retry.Factor,
+	}
+	if rl := a.cfg.Server.RateLimit; rl.RequestsPerSecond > 0 {
+		a.limiter = resilience.NewRateLimiter(resilience.RateOptions{PerSecond: rl.RequestsPerSecond, Burst: rl.Burst})
+	}
+	peers := a2a.StaticResolver{}
+	for _, p := range a.cfg.Peers {
+		peers[spiffeid.RequireFromString(p.SPIFFEID)] = p.URL // validated by config
+	}
+	resolvers := a2a.Resolvers{peers}
+	if a.opts.resolver != nil {
+		resolvers = append(resolvers, a.opts.resolver)
+	}
+	minTLS, err := tlsVersion(tc.TLSMinVersion)
+	if err != nil {
+		return err
+	}
+	c, err := a2a.NewClient(a.src, a2a.ClientOptions{
+		Resolver: resolvers,
+		Enforcer: a.enforcer,
+		Transport: clientTransport(minTLS, tc.ConnectionPool.MaxConnections, tc.ConnectionPool.IdleTimeout, a.log, func(error) {
+			a.metrics.Error(observe.KindTransport)
+		}),
+		WrapTransport: a.tracing.Transport,
+		Guard:         a.guard,
+	})
+	if err != nil {
+		return fmt.Errorf("agentweave: client: %w", err)
+	}
+	a.client = c
+	a.closers = append(a.closers, c.Close)
+	return nil
+}
