@@ -34,6 +34,14 @@ type Capability struct {
 	Examples []string
 	// Handler does the work.
 	Handler HandlerFunc
+	// Default runs messages that name no capability: plain A2A clients
+	// that know nothing of AgentWeave's capability metadata. At most one
+	// capability may be the default; without one, such messages are
+	// refused with the list of capabilities.
+	Default bool
+	// Replies lets the handler answer with a message and no task
+	// ([a2a.Call.Reply]); see a2a.Capability.Replies.
+	Replies bool
 }
 
 // InputError reports a payload a capability could not accept; the task

@@ -54,6 +54,7 @@ authorization: {provider: allow-all}
 transport: {allowed_callers: ["spiffe://example.org/agent/tck/*"]}
 server: {host: 127.0.0.1, port: %d}
 tasks: {store: sqlite, sqlite_path: %q}
+observability: {metrics: {enabled: false}}
 `, addrs["conformance"], port, filepath.Join(dir, "tasks.db"))
 	cfg, err := config.Parse([]byte(yaml), "test", nil)
 	if err != nil {
