@@ -253,7 +253,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.mu.Unlock()
 	if !started {
 		if err := a.Start(ctx); err != nil {
-			_ = a.Close() //nolint:contextcheck // Close needs no context: it stops at once
+			_ = a.Close()
 			return err
 		}
 	}
@@ -278,58 +278,68 @@ func (a *Agent) Run(ctx context.Context) error {
 // (until ctx ends; then they are canceled and fail), and everything is
 // released. Later calls return [ErrClosed].
 func (a *Agent) Shutdown(ctx context.Context) error {
-	a.mu.Lock()
-	if a.state == stateClosed {
-		a.mu.Unlock()
-		return ErrClosed
+	engine, srv, admin, started, err := a.stopping()
+	switch {
+	case err != nil:
+		return err
+	case !started:
+		return a.finish()
 	}
-	wasStarted := a.state == stateStarted
-	a.state = stateClosed
-	engine, srv, admin := a.engine, a.server, a.admin
-	a.mu.Unlock()
-	a.health.SetShuttingDown()
+	a.log.Info("agent shutting down: draining in-flight tasks")
 	var errs []error
-	if wasStarted {
-		a.log.Info("agent shutting down: draining in-flight tasks")
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() { // requests waiting on tasks end as the tasks do
-			defer wg.Done()
-			if ctx.Err() != nil { // Close
-				_ = srv.Close()
-				return
-			}
-			if err := srv.Shutdown(ctx); err != nil {
-				errs = append(errs, fmt.Errorf("agentweave: A2A server: %w", err))
-				_ = srv.Close()
-			}
-		}()
-		if ctx.Err() == nil { // Close skips the drain
-			if err := engine.Shutdown(ctx); err != nil {
-				a.log.Warn("tasks still running at the end of the drain were canceled", "error", err)
-			}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // requests waiting on tasks end as the tasks do
+		defer wg.Done()
+		if err := srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("agentweave: A2A server: %w", err))
+			_ = srv.Close()
 		}
-		wg.Wait()
-		_ = engine.Close()
-		if admin != nil {
-			_ = admin.Shutdown(ctx)
-		}
+	}()
+	if err := engine.Shutdown(ctx); err != nil {
+		a.log.Warn("tasks still running at the end of the drain were canceled", "error", err)
 	}
-	if err := a.close(); err != nil {
-		errs = append(errs, err)
+	wg.Wait()
+	_ = engine.Close()
+	if admin != nil {
+		_ = admin.Shutdown(ctx)
 	}
-	close(a.stopped)
-	return errors.Join(errs...)
+	return errors.Join(append(errs, a.finish())...)
 }
 
 // Close stops the agent at once: running tasks are canceled.
 func (a *Agent) Close() error {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	err := a.Shutdown(ctx)
+	engine, srv, admin, started, err := a.stopping()
 	if errors.Is(err, ErrClosed) {
 		return nil
 	}
+	if started {
+		_ = srv.Close()
+		_ = engine.Close()
+		if admin != nil {
+			_ = admin.Close()
+		}
+	}
+	return a.finish()
+}
+
+// stopping marks the agent closed and hands over what runs.
+func (a *Agent) stopping() (*a2a.Engine, *transport.Server, *observe.AdminServer, bool, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.state == stateClosed {
+		return nil, nil, nil, false, ErrClosed
+	}
+	started := a.state == stateStarted
+	a.state = stateClosed
+	a.health.SetShuttingDown()
+	return a.engine, a.server, a.admin, started, nil
+}
+
+// finish releases what New built and reports the agent done.
+func (a *Agent) finish() error {
+	err := a.close()
+	close(a.stopped)
 	return err
 }
 
