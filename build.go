@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -186,7 +187,7 @@ func (a *Agent) buildAuthorization(ctx context.Context) error {
 	}
 	a.enforcer = &authz.Enforcer{
 		Authorizer:   authorizer,
-		Auditor:      meteredAuditor{next: auditor, metrics: a.metrics, requireAudit: a.cfg.Agent.Environment == config.Production},
+		Auditor:      meteredAuditor{next: auditor, metrics: a.metrics, log: a.log},
 		RequireAudit: a.cfg.Agent.Environment == config.Production,
 		LogOnly:      az.DefaultAction == "log-only",
 		Timeout:      az.Timeout,
@@ -283,21 +284,26 @@ func (a *Agent) auditLogger() (*audit.Logger, error) {
 	return l, nil
 }
 
-// meteredAuditor counts every decision, then records it (when audit is on).
+// meteredAuditor counts every decision, records it (when audit is on) and
+// logs denials with their audit ID.
 type meteredAuditor struct {
-	next         authz.Auditor
-	metrics      *observe.Metrics
-	requireAudit bool
+	next    authz.Auditor
+	metrics *observe.Metrics
+	log     *slog.Logger
 }
 
 func (m meteredAuditor) Audit(ctx context.Context, in *authz.Input, d authz.Decision, latency time.Duration) (string, error) {
 	m.metrics.ObserveDecision(string(in.Direction), d.Allow, latency)
-	if m.next == nil {
-		return "", nil
+	var id string
+	var err error
+	if m.next != nil {
+		if id, err = m.next.Audit(ctx, in, d, latency); err != nil {
+			m.metrics.Error(observe.KindAudit)
+		}
 	}
-	id, err := m.next.Audit(ctx, in, d, latency)
-	if err != nil {
-		m.metrics.Error(observe.KindAudit)
+	if !d.Allow {
+		m.log.InfoContext(ctx, "call denied", "direction", string(in.Direction), "operation", in.Operation, "action", in.Action,
+			"caller", in.CallerSPIFFEID, "callee", in.CalleeSPIFFEID, "reason", d.Reason, "audit_id", id)
 	}
 	return id, err
 }

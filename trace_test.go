@@ -1,7 +1,12 @@
 package agentweave_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"sync"
 	"testing"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -10,6 +15,7 @@ import (
 
 	agentweave "github.com/agentweave/agentweave-go"
 	"github.com/agentweave/agentweave-go/agentweavetest"
+	"github.com/agentweave/agentweave-go/observe"
 )
 
 // TestOneTraceAcrossThreeAgents: orchestrator → search → summarizer is one
@@ -67,4 +73,69 @@ func TestOneTraceAcrossThreeAgents(t *testing.T) {
 		}
 	}
 	_ = trace.SpanKindServer
+}
+
+// TestLogsCarryTraceAndAuditIDs: a capability's logs name the trace and
+// the audit record of the decision that let the call in.
+func TestLogsCarryTraceAndAuditIDs(t *testing.T) {
+	t.Parallel()
+	var buf syncBuffer
+	logger, err := observe.NewLogger(&buf, "info", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	net := agentweavetest.New(t, agentweavetest.Options{AgentOptions: []agentweave.Option{
+		agentweave.WithLogger(logger),
+		agentweave.WithSpanProcessor(sdktrace.NewSimpleSpanProcessor(tracetest.NewInMemoryExporter())),
+	}})
+	net.Agent("search", agentweave.Capability{
+		Name: "search", Description: "logs and answers",
+		Handler: func(ctx context.Context, _ *agentweave.Request) (any, error) {
+			logger.InfoContext(ctx, "searching")
+			return "ok", nil
+		},
+	})
+	if _, err := net.Agent("orchestrator").Call(t.Context(), net.ID("search"), "search", nil); err != nil {
+		t.Fatal(err)
+	}
+	var line struct {
+		Msg     string `json:"msg"`
+		TraceID string `json:"trace_id"`
+		AuditID string `json:"audit_id"`
+	}
+	for _, l := range strings.Split(buf.String(), "\n") {
+		if strings.Contains(l, `"searching"`) {
+			if err := json.Unmarshal([]byte(l), &line); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if len(line.TraceID) != 32 || line.AuditID == "" {
+		t.Fatalf("handler log = %+v, want a trace ID and an audit ID", line)
+	}
+	trail, err := os.ReadFile(net.AuditFile("search"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(trail), `"audit_id":"`+line.AuditID+`"`) {
+		t.Errorf("audit ID %s in the log is not in search's audit trail", line.AuditID)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

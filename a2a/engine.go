@@ -19,6 +19,7 @@ import (
 
 	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/identity"
+	"github.com/agentweave/agentweave-go/observe"
 )
 
 // EngineOptions configures an [Engine].
@@ -194,19 +195,31 @@ func callerID(ctx context.Context) (spiffeid.ID, error) {
 // happens: a denial, a failed decision or an unwritable audit record in
 // production answers Unauthorized (permission denied) with the reason.
 func (e *Engine) admit(ctx context.Context, op, action string, taskID a2acore.TaskID) (spiffeid.ID, error) {
+	_, caller, err := e.admitted(ctx, op, action, taskID)
+	return caller, err
+}
+
+// admitted is admit returning the context the call continues in: it
+// carries the decision's audit ID (observe.AuditIDFrom) for the handler's
+// logs.
+func (e *Engine) admitted(ctx context.Context, op, action string, taskID a2acore.TaskID) (context.Context, spiffeid.ID, error) {
 	caller, err := callerID(ctx)
 	if err != nil {
-		return spiffeid.ID{}, err
+		return ctx, spiffeid.ID{}, err
 	}
 	in := &authz.Input{
 		Direction: authz.Inbound, Operation: op, Action: action, TaskID: string(taskID),
 		CallerSPIFFEID: caller.String(), CallerTrustDomain: caller.TrustDomain().Name(),
 		CalleeSPIFFEID: e.self.String(), CalleeTrustDomain: e.self.TrustDomain().Name(),
 	}
-	if _, err := e.authz.Check(ctx, in); err != nil {
-		return spiffeid.ID{}, a2acore.NewError(a2acore.ErrUnauthorized, err.Error())
+	d, err := e.authz.Check(ctx, in)
+	if err != nil {
+		return ctx, spiffeid.ID{}, a2acore.NewError(a2acore.ErrUnauthorized, err.Error())
 	}
-	return caller, nil
+	if d.AuditID != "" {
+		ctx = observe.WithAuditID(ctx, d.AuditID)
+	}
+	return ctx, caller, nil
 }
 
 func invalidParams(format string, args ...any) error {
@@ -300,7 +313,7 @@ func (e *Engine) begin(ctx context.Context, op string, req *a2acore.SendMessageR
 		}
 		action = capability.Name
 	}
-	caller, err := e.admit(ctx, op, action, req.Message.TaskID)
+	ctx, caller, err := e.admitted(ctx, op, action, req.Message.TaskID)
 	if err != nil {
 		return nil, nil, nil, err
 	}
