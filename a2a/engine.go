@@ -194,8 +194,9 @@ func callerID(ctx context.Context) (spiffeid.ID, error) {
 // admit authorizes an operation of the caller before anything else
 // happens: a denial, a failed decision or an unwritable audit record in
 // production answers Unauthorized (permission denied) with the reason.
-func (e *Engine) admit(ctx context.Context, op, action string, taskID a2acore.TaskID) (spiffeid.ID, error) {
-	_, caller, err := e.admitted(ctx, op, action, taskID)
+// Operations on existing tasks name no capability (action "").
+func (e *Engine) admit(ctx context.Context, op string, taskID a2acore.TaskID) (spiffeid.ID, error) {
+	_, caller, err := e.admitted(ctx, op, "", taskID)
 	return caller, err
 }
 
@@ -548,7 +549,7 @@ func (e *Engine) SubscribeToTask(ctx context.Context, req *a2acore.SubscribeToTa
 			yield(nil, invalidParams("id is required"))
 			return
 		}
-		caller, err := e.admit(ctx, "SubscribeToTask", "", req.ID)
+		caller, err := e.admit(ctx, "SubscribeToTask", req.ID)
 		if err != nil {
 			yield(nil, err)
 			return
@@ -583,7 +584,7 @@ func (e *Engine) GetTask(ctx context.Context, req *a2acore.GetTaskRequest) (*a2a
 	if req == nil || req.ID == "" {
 		return nil, invalidParams("id is required")
 	}
-	caller, err := e.admit(ctx, "GetTask", "", req.ID)
+	caller, err := e.admit(ctx, "GetTask", req.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -614,7 +615,7 @@ const (
 // ListTasks implements a2asrv.RequestHandler: the caller's tasks only,
 // most recently updated first, with cursor pagination.
 func (e *Engine) ListTasks(ctx context.Context, req *a2acore.ListTasksRequest) (*a2acore.ListTasksResponse, error) {
-	caller, err := e.admit(ctx, "ListTasks", "", "")
+	caller, err := e.admit(ctx, "ListTasks", "")
 	if err != nil {
 		return nil, err
 	}
@@ -672,7 +673,7 @@ func (e *Engine) CancelTask(ctx context.Context, req *a2acore.CancelTaskRequest)
 	if req == nil || req.ID == "" {
 		return nil, invalidParams("id is required")
 	}
-	caller, err := e.admit(ctx, "CancelTask", "", req.ID)
+	caller, err := e.admit(ctx, "CancelTask", req.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -716,7 +717,7 @@ func (e *Engine) cancelStored(ctx context.Context, caller spiffeid.ID, id a2acor
 // GetExtendedAgentCard implements a2asrv.RequestHandler: this agent has no
 // extended card.
 func (e *Engine) GetExtendedAgentCard(ctx context.Context, _ *a2acore.GetExtendedAgentCardRequest) (*a2acore.AgentCard, error) {
-	if _, err := e.admit(ctx, "GetExtendedAgentCard", "", ""); err != nil {
+	if _, err := e.admit(ctx, "GetExtendedAgentCard", ""); err != nil {
 		return nil, err
 	}
 	return nil, a2acore.NewError(a2acore.ErrExtendedCardNotConfigured, "this agent has no extended agent card")

@@ -249,7 +249,7 @@ func (e *Engine) PushEnabled() bool { return e.push != nil }
 // pushTask checks that push is on and that the caller owns the task; it
 // returns the live task, if the task is still running.
 func (e *Engine) pushTask(ctx context.Context, op string, id a2acore.TaskID) (*liveTask, error) {
-	caller, err := e.admit(ctx, op, "", id)
+	caller, err := e.admit(ctx, op, id)
 	if err != nil {
 		return nil, err
 	}
