@@ -22,7 +22,9 @@ import (
 
 // Start listens and serves the registered capabilities in the background:
 // A2A over mutual TLS, and the admin endpoints (metrics, health). It
-// returns once both listen. ctx bounds only the start.
+// returns once both listen. ctx bounds only the start. An agent needs at
+// least one capability to start; an agent that only calls others needs
+// no Start: New gives it its identity, policy and client.
 func (a *Agent) Start(ctx context.Context) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -45,7 +47,8 @@ func (a *Agent) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ln := a.opts.listener
+	ln, given := a.opts.listener, a.opts.listener != nil
+	a.opts.listener = nil // from here on, Start closes it on failure
 	if ln == nil {
 		sc := a.cfg.Server
 		if ln, err = (&net.ListenConfig{}).Listen(ctx, "tcp", net.JoinHostPort(sc.Host, strconv.Itoa(sc.Port))); err != nil {
@@ -54,7 +57,7 @@ func (a *Agent) Start(ctx context.Context) error {
 		}
 	}
 	ln = &countingListener{Listener: ln, metrics: a.metrics}
-	urls := a.publicURLs(ln.Addr())
+	urls := a.publicURLs(ln.Addr(), given)
 	card, err := a2a.BuildCard(a2a.CardOptions{
 		Name: a.cfg.Agent.Name, Description: a.cfg.Agent.Description, Version: a.cfg.Agent.Version,
 		URLs: urls, PushNotifications: engine.PushEnabled(),
@@ -133,9 +136,9 @@ func (a *Agent) newEngine() (*a2a.Engine, error) {
 // publicURLs are the configured ones, or the listener's address when the
 // configuration left them to their default and the port was chosen at
 // listen time.
-func (a *Agent) publicURLs(addr net.Addr) []string {
+func (a *Agent) publicURLs(addr net.Addr, given bool) []string {
 	sc := a.cfg.Server
-	if a.opts.listener == nil && sc.Port != 0 {
+	if !given {
 		return sc.PublicURLs
 	}
 	if len(sc.PublicURLs) > 0 && !strings.HasSuffix(sc.PublicURLs[0], ":"+strconv.Itoa(sc.Port)) {
@@ -338,6 +341,9 @@ func (a *Agent) stopping() (*a2a.Engine, *transport.Server, *observe.AdminServer
 
 // finish releases what New built and reports the agent done.
 func (a *Agent) finish() error {
+	if a.opts.listener != nil { // given, never started
+		_ = a.opts.listener.Close()
+	}
 	err := a.close()
 	close(a.stopped)
 	return err

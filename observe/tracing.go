@@ -300,3 +300,11 @@ func (p propagatingTransport) RoundTrip(r *http.Request) (*http.Response, error)
 	}
 	return p.rt.RoundTrip(r)
 }
+
+// CloseIdleConnections closes the wrapped transport's idle connections, so
+// http.Client.CloseIdleConnections reaches it through the wrapper.
+func (p propagatingTransport) CloseIdleConnections() {
+	if c, ok := p.rt.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}

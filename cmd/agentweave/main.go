@@ -49,7 +49,8 @@ embedded development CA), every connection is mutual TLS, and every call is
 authorized by policy before business code runs.
 
 Start with:
-  agentweave demo        two agents authenticate each other; impostors are refused`,
+  agentweave demo        three agents call each other under OPA policy; impostors are refused
+                         (--keep-running to try them with agentweave call)`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
