@@ -346,6 +346,7 @@ func (a *Agent) finish() error {
 	}
 	err := a.close()
 	close(a.stopped)
+	a.log.Info("agent stopped", "spiffe_id", a.id.String(), "error", err)
 	return err
 }
 

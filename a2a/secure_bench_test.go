@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
@@ -116,7 +117,9 @@ func BenchmarkSecureCall(b *testing.B) {
 // whose failure denies the call, as production agents do.
 func secureEnforcer(b *testing.B, path string, sync audit.SyncPolicy) *authz.Enforcer {
 	b.Helper()
-	pol, err := opa.NewEmbedded(b.Context(), opa.EmbeddedOptions{Paths: []string{filepath.Join("..", "examples", "policies", "rbac")}})
+	_, here, _, _ := runtime.Caller(0) // the policy is found from any working directory (make bench)
+	rbac := filepath.Join(filepath.Dir(here), "..", "examples", "policies", "rbac")
+	pol, err := opa.NewEmbedded(b.Context(), opa.EmbeddedOptions{Paths: []string{rbac}})
 	if err != nil {
 		b.Fatal(err)
 	}

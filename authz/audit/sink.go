@@ -98,7 +98,8 @@ type FileSink struct {
 	closed bool
 }
 
-// NewFile opens path for appending (creating it), and resumes the chain:
+// NewFile opens path for appending (creating it and its directory), and
+// resumes the chain:
 // the last hash is read from the last line of path or, if path is empty
 // or absent, of its newest rotated segment PATH.N. NewFile refuses a file
 // whose last line is not an intact record (truncated, edited, not JSON)
@@ -108,6 +109,9 @@ type FileSink struct {
 func NewFile(path string, opts FileOptions) (*FileSink, error) {
 	if opts.MaxBytes < 0 {
 		return nil, fmt.Errorf("audit: FileOptions.MaxBytes %d is negative", opts.MaxBytes)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
 	}
 	rotated, err := rotatedSegments(path)
 	if err != nil {
