@@ -154,7 +154,11 @@ func (a *Agent) guard(ctx context.Context, target spiffeid.ID, _ string, idempot
 			var tctx context.Context
 			tctx, sent = resilience.TrackSent(ctx)
 			return exchange(tctx)
-		}, func(err error) bool { return resilience.SafeToRetry(sent, idempotent)(err) })
+		}, func(err error) bool {
+			// An answer (task not found, denied) or a local failure (no URL
+			// for the peer) is final; only the way to the peer is retried.
+			return peerFault(err) && resilience.SafeToRetry(sent, idempotent)(err)
+		})
 	})
 }
 
