@@ -66,6 +66,10 @@ test: tools js postgres ## run every test (-race, shuffled), with real SPIRE and
 	AGENTWEAVE_REQUIRE_INFRA=1 $(GO) test -race -shuffle=on -count=1 -timeout 20m $(GOTESTFLAGS) ./...
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
 
+.PHONY: soak
+soak: tools postgres ## the reliability suite at full length (AGENTWEAVE_SOAK=1): minutes per case; make test runs the short version
+	AGENTWEAVE_SOAK=1 AGENTWEAVE_REQUIRE_INFRA=1 $(GO) test -count=1 -timeout 60m -v $(GOTESTFLAGS) ./internal/reliability/...
+
 .PHONY: race
 race: test ## alias of test (tests always run with -race)
 
