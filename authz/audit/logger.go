@@ -120,31 +120,55 @@ func (l *Logger) Record(ctx context.Context, in *authz.Input, d authz.Decision, 
 		rec.Decision = Allowed
 	}
 
+	seq, err := l.append(ctx, &rec)
+	if err != nil {
+		return Record{}, err
+	}
+	// A file that syncs every record syncs outside the lock, so that
+	// records written meanwhile share the fsync (group commit).
+	if fs, ok := l.sink.(*FileSink); ok && seq > 0 && fs.opts.Sync == SyncEvery {
+		if err := fs.syncThrough(seq); err != nil {
+			return Record{}, err
+		}
+	}
+	return rec, nil
+}
+
+// append chains rec to the trail and hands it to the sink, under the
+// lock that orders the chain. For a FileSink it returns the record's
+// sequence number, still to be synced.
+func (l *Logger) append(ctx context.Context, rec *Record) (uint64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return Record{}, fmt.Errorf("audit: %w", net.ErrClosed)
+		return 0, fmt.Errorf("audit: %w", net.ErrClosed)
 	}
 	// Time and ID are taken under the lock so that timestamps never go
 	// backwards along the chain.
 	now := l.clock().UTC()
 	id, err := newUUIDv7(now, l.rand)
 	if err != nil {
-		return Record{}, fmt.Errorf("audit: audit ID: %w", err)
+		return 0, fmt.Errorf("audit: audit ID: %w", err)
 	}
 	rec.Timestamp = now.Format(TimeLayout)
 	rec.AuditID = id
 	rec.PrevHash = l.prev
-	rec.Hash = sum(l.buf, &rec)
-	l.buf = append(appendCanonical(l.buf[:0], &rec), '\n')
+	rec.Hash = sum(l.buf, rec)
+	l.buf = append(appendCanonical(l.buf[:0], rec), '\n')
 	if len(l.buf)-1 > MaxLineBytes {
-		return Record{}, fmt.Errorf("audit: record of %d bytes exceeds %d", len(l.buf)-1, MaxLineBytes)
+		return 0, fmt.Errorf("audit: record of %d bytes exceeds %d", len(l.buf)-1, MaxLineBytes)
 	}
-	if err := l.sink.WriteRecord(ctx, l.buf); err != nil {
-		return Record{}, err
+	var seq uint64
+	if fs, ok := l.sink.(*FileSink); ok {
+		seq, err = fs.write(l.buf)
+	} else {
+		err = l.sink.WriteRecord(ctx, l.buf)
+	}
+	if err != nil {
+		return 0, err
 	}
 	l.prev = rec.Hash
-	return rec, nil
+	return seq, nil
 }
 
 // LastHash returns the hash of the last record written, GenesisHash or

@@ -88,14 +88,18 @@ type FileSink struct {
 	stop chan struct{} // closes to stop the background syncer
 	done chan struct{} // closed when the background syncer returns
 
-	mu     sync.Mutex // guards below
-	f      *os.File
-	size   int64
-	next   int    // the N of the next rotated segment
-	last   string // hash of the last record
-	dirty  bool   // written since the last fsync
-	err    error  // sticky: the file is in an unknown state
-	closed bool
+	mu      sync.Mutex // guards below
+	synced  sync.Cond  // on mu: signalled when a group sync ends
+	f       *os.File
+	size    int64
+	next    int    // the N of the next rotated segment
+	last    string // hash of the last record
+	dirty   bool   // written since the last fsync
+	err     error  // sticky: the file is in an unknown state
+	closed  bool
+	written uint64 // records written
+	durable uint64 // records known to be on stable storage
+	syncing bool   // a group sync is running, outside mu
 }
 
 // NewFile opens path for appending (creating it and its directory), and
@@ -118,6 +122,7 @@ func NewFile(path string, opts FileOptions) (*FileSink, error) {
 		return nil, err
 	}
 	s := &FileSink{path: path, opts: opts, next: 1, last: GenesisHash}
+	s.synced.L = &s.mu
 	if len(rotated) > 0 {
 		s.next = rotated[len(rotated)-1].n + 1
 	}
@@ -161,50 +166,101 @@ func (s *FileSink) LastHash() string {
 }
 
 // WriteRecord implements [Sink]: it rotates if needed, appends line and
-// syncs per the policy. If the write or sync fails, the file is truncated
-// back to its previous size; if that fails too, every later write fails.
+// syncs per the policy. If the write fails, the file is truncated back to
+// its previous size; if that fails too, every later write fails.
 func (s *FileSink) WriteRecord(_ context.Context, line []byte) error {
+	seq, err := s.write(line)
+	if err != nil || s.opts.Sync != SyncEvery {
+		return err
+	}
+	return s.syncThrough(seq)
+}
+
+// write appends line without syncing and returns its sequence number, for
+// [FileSink.syncThrough].
+func (s *FileSink) write(line []byte) (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
 	case s.closed:
-		return fmt.Errorf("audit: %w", net.ErrClosed)
+		return 0, fmt.Errorf("audit: %w", net.ErrClosed)
 	case s.err != nil:
-		return s.err
+		return 0, s.err
 	}
 	if s.opts.MaxBytes > 0 && s.size > 0 && s.size+int64(len(line)) > s.opts.MaxBytes {
 		if err := s.rotate(); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	n, err := s.f.Write(line)
-	if err == nil && s.opts.Sync == SyncEvery {
-		err = s.f.Sync()
-	}
 	if err != nil {
 		if n > 0 {
 			if terr := s.f.Truncate(s.size); terr != nil {
 				s.err = fmt.Errorf("audit: %s is in an unknown state after a failed write (%w), refusing further records", s.path, terr)
 			}
 		}
-		return fmt.Errorf("audit: write %s: %w", s.path, err)
+		return 0, fmt.Errorf("audit: write %s: %w", s.path, err)
 	}
 	s.size += int64(n)
-	s.dirty = s.opts.Sync != SyncEvery
+	s.dirty = true
+	s.written++
 	if len(line) >= 67 { // ...,"hash":"<64 hex>"}\n
 		s.last = string(line[len(line)-67 : len(line)-3])
 	}
+	return s.written, nil
+}
+
+// syncThrough returns once record seq is on stable storage. Concurrent
+// callers share fsyncs (group commit): one syncs everything written so
+// far while the others wait, so N records waiting together cost one fsync
+// rather than N in a row. A failed fsync leaves the file in an unknown
+// state: this and every later record fail (the calls are denied).
+func (s *FileSink) syncThrough(seq uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.durable < seq {
+		switch {
+		case s.err != nil:
+			return s.err
+		case s.syncing:
+			s.synced.Wait()
+			continue
+		}
+		s.syncing = true
+		target, f := s.written, s.f
+		s.mu.Unlock()
+		err := f.Sync()
+		s.mu.Lock()
+		s.syncing = false
+		if err != nil {
+			if s.err == nil {
+				s.err = fmt.Errorf("audit: sync %s failed, its last records may be lost; refusing further records: %w", s.path, err)
+			}
+		} else if target > s.durable {
+			s.durable = target
+			s.dirty = s.durable < s.written
+		}
+		s.synced.Broadcast()
+	}
 	return nil
+}
+
+// quiesce waits, under mu, until no group sync runs outside the lock.
+func (s *FileSink) quiesce() {
+	for s.syncing {
+		s.synced.Wait()
+	}
 }
 
 // rotate renames the full file to PATH.N and opens a new PATH. On error
 // nothing changed (or the sink refuses further writes if it cannot tell),
 // and the next record tries again.
 func (s *FileSink) rotate() error {
+	s.quiesce()
 	if err := s.f.Sync(); err != nil {
 		return fmt.Errorf("audit: rotate %s: %w", s.path, err)
 	}
-	s.dirty = false
+	s.dirty, s.durable = false, s.written
 	seg := s.path + "." + strconv.Itoa(s.next)
 	if _, err := os.Lstat(seg); !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("audit: rotate %s: %s exists (or cannot be checked: %w)", s.path, seg, err)
@@ -249,7 +305,7 @@ func (s *FileSink) syncLoop(d time.Duration) {
 				if err := s.f.Sync(); err != nil {
 					s.err = fmt.Errorf("audit: background sync of %s failed, records may be lost: %w", s.path, err)
 				}
-				s.dirty = false
+				s.dirty, s.durable = false, s.written
 			}
 			s.mu.Unlock()
 		}
@@ -271,6 +327,7 @@ func (s *FileSink) Close() error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.quiesce()
 	serr := s.f.Sync()
 	if err := s.f.Close(); err != nil {
 		return fmt.Errorf("audit: %w", err)
