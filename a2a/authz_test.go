@@ -80,6 +80,10 @@ func TestPolicyOnEveryOperation(t *testing.T) {
 		if !errors.Is(err, a2acore.ErrUnauthorized) || !strings.Contains(err.Error(), reason) {
 			t.Errorf("%s: error = %v, want permission denied saying %q", what, err, reason)
 		}
+		// The caller gets the decision as data, not only as text.
+		if d, ok := a2a.DenialOf(err); !ok || !strings.Contains(d.Reason, reason) || !strings.HasPrefix(d.AuditID, "a-") {
+			t.Errorf("%s: DenialOf = %+v, %v; want the reason and the callee's audit ID", what, d, ok)
+		}
 	}
 	_, err := alice.SendMessage(t.Context(), call("boom", nil))
 	denied("alice boom", err, "boom is off limits")
@@ -103,6 +107,8 @@ func TestPolicyOnEveryOperation(t *testing.T) {
 	}
 	_, err = bob.GetExtendedAgentCard(t.Context(), &a2acore.GetExtendedAgentCardRequest{})
 	denied("bob GetExtendedAgentCard", err, "bob may do nothing")
+	_, err = e.client(bobID, a2acore.TransportProtocolHTTPJSON).SendMessage(t.Context(), call("echo", nil))
+	denied("bob SendMessage over HTTP+JSON", err, "bob may do nothing")
 
 	select {
 	case name := <-ran:
@@ -116,7 +122,7 @@ func TestPolicyOnEveryOperation(t *testing.T) {
 		"SendMessage echo alice/dev allowed", "SendMessage boom alice/dev denied", "SendMessage fail alice/dev denied",
 		"SendMessage echo bob/dev denied", "GetTask  bob/dev denied", "ListTasks  bob/dev denied", "CancelTask  bob/dev denied",
 		"SubscribeToTask  bob/dev denied", "SendStreamingMessage echo bob/dev denied", "GetExtendedAgentCard  bob/dev denied",
-		"ListTasks  alice/dev allowed",
+		"SendMessage echo bob/dev denied", "ListTasks  alice/dev allowed",
 	}
 	if got := audit.snapshot(); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("audited decisions:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

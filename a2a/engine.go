@@ -215,7 +215,7 @@ func (e *Engine) admitted(ctx context.Context, op, action string, taskID a2acore
 	}
 	d, err := e.authz.Check(ctx, in)
 	if err != nil {
-		return ctx, spiffeid.ID{}, a2acore.NewError(a2acore.ErrUnauthorized, err.Error())
+		return ctx, spiffeid.ID{}, denial(err, d)
 	}
 	if d.AuditID != "" {
 		ctx = observe.WithAuditID(ctx, d.AuditID)
