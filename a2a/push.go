@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -125,8 +126,9 @@ func verifyReceiver(src identity.Source) func(tls.ConnectionState) error {
 // checkAddr refuses loopback, private, link-local, unspecified and
 // multicast addresses unless allow-listed.
 func (p *pusher) checkAddr(a netip.Addr) error {
-	a = a.Unmap()
-	internal := a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() || a.IsUnspecified() || a.IsMulticast()
+	a = a.Unmap().WithZone("")
+	internal := a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() || a.IsUnspecified() || a.IsMulticast() ||
+		slices.ContainsFunc(specialPurpose, func(n netip.Prefix) bool { return n.Contains(a) })
 	if !internal {
 		return nil
 	}
@@ -136,6 +138,18 @@ func (p *pusher) checkAddr(a netip.Addr) error {
 		}
 	}
 	return fmt.Errorf("%w: %s is a loopback, private or link-local address (allow-list its network to use it)", ErrPushTargetRefused, a)
+}
+
+// specialPurpose are IPv4 ranges that are not the public internet besides
+// those netip classifies: "this network" (0/8 reaches the host itself on
+// Linux), shared address space (carrier-grade NAT), IETF protocol
+// assignments, benchmarking, and reserved/broadcast (RFC 6890).
+var specialPurpose = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("192.0.0.0/24"),
+	netip.MustParsePrefix("198.18.0.0/15"),
+	netip.MustParsePrefix("240.0.0.0/4"),
 }
 
 // validate checks a push config before it is stored.

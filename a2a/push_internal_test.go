@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"testing"
 
 	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
@@ -52,4 +53,46 @@ func TestPushDialGuard(t *testing.T) {
 	if hits != 1 {
 		t.Errorf("hits = %d, want 1", hits)
 	}
+}
+
+// FuzzPushURL: push URLs come from clients. A URL the config check accepts
+// is an absolute http(s) URL, and if its host is an IP address, that
+// address is on the public internet.
+func FuzzPushURL(f *testing.F) {
+	for _, u := range []string{
+		"https://example.org/hook", "http://127.0.0.1:8080/", "https://[::1]/", "https://[::ffff:127.0.0.1]/",
+		"https://[fe80::1%25eth0]/", "http://0.0.0.0/", "http://0.1.2.3/", "http://169.254.169.254/latest/meta-data",
+		"http://100.64.0.1/", "http://10.0.0.1/", "https://[fd00:ec2::254]/", "http://255.255.255.255/", "ftp://x/",
+		"//no-scheme", "https://", "http://0x7f.1/", "https://8.8.8.8/",
+	} {
+		f.Add(u)
+	}
+	ca := identitytest.NewCA(f, spiffeid.RequireTrustDomainFromString("example.org"))
+	p, err := newPusher(&PushOptions{Source: ca.Source(ca.CreateX509SVID(ca.ID("agent", "a")))}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		f.Fatal(err)
+	}
+	forbidden := []string{
+		"0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24",
+		"192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/3", "::/128", "::1/128", "fc00::/7", "fe80::/10", "ff00::/8",
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		if p.validate(&a2acore.PushConfig{URL: raw}) != nil {
+			return
+		}
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			t.Fatalf("accepted %q, not an absolute http(s) URL", raw)
+		}
+		a, err := netip.ParseAddr(u.Hostname())
+		if err != nil {
+			return // a name: checked when dialled (TestPushDialGuard)
+		}
+		a = a.Unmap().WithZone("")
+		for _, n := range forbidden {
+			if netip.MustParsePrefix(n).Contains(a) {
+				t.Fatalf("accepted %q: %s is in %s", raw, a, n)
+			}
+		}
+	})
 }
