@@ -19,6 +19,7 @@ import (
 	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/observe"
 	"github.com/agentweave/agentweave-go/resilience"
+	"github.com/agentweave/agentweave-go/transport"
 )
 
 // Result is what a call returned: the task as it ended (or paused for
@@ -167,6 +168,9 @@ func (a *Agent) guard(ctx context.Context, target spiffeid.ID, _ string, idempot
 // answering that the request was wrong or not allowed.
 func peerFault(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, authz.ErrDenied) {
+		return false
+	}
+	if transport.RefusedByPeer(err) { // the peer works; it does not accept us
 		return false
 	}
 	for _, answer := range []error{

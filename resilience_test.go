@@ -164,3 +164,28 @@ func TestRetriesNeverRepeatASentMessage(t *testing.T) {
 		t.Fatalf("next call = %+v, %v (runs %d); want it to go through once", res, err, runs.Load())
 	}
 }
+
+// TestRefusedAtHandshakeSaysSo: a peer that refuses this agent's SVID
+// will not change its mind: once the refusal is recognized (the server's
+// TLS alert; under TLS 1.3 an attempt can also end in a broken pipe that
+// looks like any network failure, and that one is retried) the call fails
+// at once with a message that says what happened.
+func TestRefusedAtHandshakeSaysSo(t *testing.T) {
+	t.Parallel()
+	net := agentweavetest.New(t, agentweavetest.Options{Config: func(name, yaml string) string {
+		if name == "search" {
+			return yaml + "transport: {allowed_callers: [\"spiffe://example.org/agent/orchestrator/*\"]}\n"
+		}
+		return yaml + "transport: {retry: {max_attempts: 6, base_delay: 10ms, max_delay: 20ms}}\n"
+	}})
+	net.Agent("search", search)
+	intruder := net.Agent("intruder")
+	_, err := intruder.Call(t.Context(), net.ID("search"), "search", query{Text: "x", Limit: 1})
+	if err == nil {
+		t.Fatal("a caller outside allowed_callers got through")
+	}
+	var re *resilience.RetryError
+	if !strings.Contains(err.Error(), "refused this agent") || !errors.As(err, &re) || re.Attempts == 6 {
+		t.Errorf("error = %v; want the refusal recognized and the retries stopped before the last attempt", err)
+	}
+}

@@ -266,6 +266,9 @@ func (p *Peer) refresh(ctx context.Context) error {
 	}
 	resp, err := p.http.Do(req)
 	if err != nil {
+		if transport.RefusedByPeer(err) {
+			return fmt.Errorf("a2a: %s refused this agent (%s) at the TLS handshake: is it among the peer's allowed callers and trust domains? %w", p.ID, p.client.src.ID(), err)
+		}
 		return fmt.Errorf("a2a: fetch agent card of %s: %w", p.ID, err)
 	}
 	defer resp.Body.Close()

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"strings"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
@@ -18,6 +20,24 @@ import (
 // the handshake: no certificate, not an X509-SVID, not signed by a trusted
 // bundle, expired, or a SPIFFE ID the authorizer does not accept.
 var ErrPeerRejected = errors.New("transport: peer rejected")
+
+// RefusedByPeer reports whether err is the other side ending the TLS
+// handshake with an alert: typically a server that did not accept this
+// agent's SVID (unknown trust domain, or an ID outside its allowed
+// callers). Retrying does not help.
+//
+// With TLS 1.3 the client finishes its handshake before the server has
+// judged its certificate, so the server's alert can arrive while Go's
+// HTTP/2 client reads the connection preface, which reports it only as
+// "client conn could not be established" (an unexported error): that is
+// recognized by its text, the one place we match an error string.
+func RefusedByPeer(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "remote error" {
+		return true
+	}
+	return err != nil && strings.Contains(err.Error(), "http2: client conn could not be established")
+}
 
 // TLSOptions are settings shared by servers and clients.
 type TLSOptions struct {
