@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/tester"
@@ -160,6 +161,7 @@ func printJSON(w io.Writer, v any) error {
 
 func newAuthzTestCmd() *cobra.Command {
 	var timeout time.Duration
+	var policyPath string
 	cmd := &cobra.Command{
 		Use:   "test DIR|FILE...",
 		Short: "Run the Rego unit tests of policies, as opa test does",
@@ -169,8 +171,13 @@ semantics as ` + "`opa test`" + `, without installing OPA. Tests usually live
 next to the policy in *_test.rego files and use "with input as" to try calls.
 
 Each test prints PASS, FAIL, ERROR or SKIPPED (rules named todo_test_*), then
-a summary. The exit status is 0 when every test passes, 2 when one fails or
-errors, 1 when the policies cannot be loaded or contain no tests.`,
+a summary. When the tests pass, the policies are also loaded the way an agent
+loads them (the decision under --policy-path must be an allow boolean or a
+decision object), so a policy that passes its tests but that an agent would
+refuse fails here. The exit status is 0 when every test passes and the
+policy loads, 2 when a test fails or errors, 1 when the policies cannot be
+loaded or contain no tests. --policy-path "" skips the agent's check (for
+libraries of rules).`,
 		Example: `  agentweave authz test examples/policies/rbac
   agentweave authz test policy.rego policy_test.rego`,
 		Args: cobra.MinimumNArgs(1),
@@ -184,10 +191,20 @@ errors, 1 when the policies cannot be loaded or contain no tests.`,
 			if err != nil {
 				return fmt.Errorf("running tests: %w", err)
 			}
-			return reportTests(cmd.OutOrStdout(), ch)
+			if err := reportTests(cmd.OutOrStdout(), ch); err != nil || policyPath == "" {
+				return err
+			}
+			e, err := opa.NewEmbedded(cmd.Context(), opa.EmbeddedOptions{Paths: args, PolicyPath: policyPath, ReloadInterval: -1})
+			if err != nil {
+				return fmt.Errorf("the tests pass, but an agent would refuse this policy: %w", err)
+			}
+			defer e.Close()
+			fmt.Fprintf(cmd.OutOrStdout(), "an agent loads it: decisions from data.%s (revision %.12s)\n", strings.ReplaceAll(policyPath, "/", "."), e.Revision())
+			return nil
 		},
 	}
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "time limit per test")
+	cmd.Flags().StringVar(&policyPath, "policy-path", "agentweave/authz", `the decision's package, as authorization.policy_path; "" skips the agent's load check`)
 	return cmd
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -118,8 +119,10 @@ func TestAuthzTest(t *testing.T) {
 	if err != nil {
 		t.Fatalf("authz test %s: %v\n%s", rbacPolicy, err, out)
 	}
-	if !strings.Contains(out, "PASS    data.agentweave.authz_test.test_orchestrator_may_search") || !strings.Contains(out, "PASS: 10/10") {
-		t.Errorf("output lacks the per-test lines or the summary:\n%s", out)
+	m := regexp.MustCompile(`PASS: (\d+)/(\d+)\n`).FindStringSubmatch(out)
+	if !strings.Contains(out, "PASS    data.agentweave.authz_test.test_orchestrator_may_search") || m == nil || m[1] != m[2] ||
+		!strings.Contains(out, "an agent loads it: decisions from data.agentweave.authz") {
+		t.Errorf("output lacks the per-test lines, an all-pass summary or the load check:\n%s", out)
 	}
 
 	dir := t.TempDir()
@@ -139,6 +142,25 @@ func TestAuthzTest(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+
+	// Tests that pass on a policy an agent cannot load still fail.
+	helper := t.TempDir()
+	for name, src := range map[string]string{
+		"p.rego": "package agentweave.authz\n\ndefault decision := {\"allow\": false, \"reason\": \"no\"}\n\n" +
+			"decision := {\"allow\": true, \"reason\": \"ok\"} if allow(input.action)\n\nallow(a) if a == \"search\"\n",
+		"p_test.rego": "package agentweave.authz_test\n\nimport data.agentweave.authz\n\ntest_ok if authz.decision.allow with input as {\"action\": \"search\"}\n",
+	} {
+		if err := os.WriteFile(filepath.Join(helper, name), []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err = run(t.Context(), "authz", "test", helper)
+	if err == nil || !strings.Contains(err.Error(), "an agent would refuse this policy") || !strings.Contains(out, "PASS: 1/1") {
+		t.Errorf("passing tests on an unloadable policy: %v\n%s; want the load check to fail", err, out)
+	}
+	if out, err := run(t.Context(), "authz", "test", "--policy-path", "", helper); err != nil {
+		t.Errorf("--policy-path \"\" still checked the load: %v\n%s", err, out)
 	}
 
 	empty := t.TempDir()
