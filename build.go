@@ -94,6 +94,7 @@ func (a *Agent) watchSVID(src identity.Source) {
 	if !ok {
 		return
 	}
+	seen := ws.Rotations()
 	stop := make(chan struct{})
 	a.closers = append(a.closers, func() error { close(stop); return nil })
 	go func() {
@@ -103,9 +104,16 @@ func (a *Agent) watchSVID(src identity.Source) {
 				return
 			case <-ws.Updated():
 			}
+			// Updates also bring new bundles or other SVIDs; a rotation is
+			// a new certificate for this agent's SVID.
+			n := ws.Rotations()
+			rotated := n > seen
+			seen = n
 			if svid, err := ws.GetX509SVID(); err == nil && len(svid.Certificates) > 0 {
-				a.metrics.SVIDUpdated(svid.Certificates[0].NotAfter, true)
-				a.log.Info("SVID rotated", "spiffe_id", svid.ID.String(), "expires", svid.Certificates[0].NotAfter)
+				a.metrics.SVIDUpdated(svid.Certificates[0].NotAfter, rotated)
+				if rotated {
+					a.log.Info("SVID rotated", "spiffe_id", svid.ID.String(), "expires", svid.Certificates[0].NotAfter)
+				}
 			}
 		}
 	}()
@@ -146,8 +154,10 @@ func (a *Agent) buildAuthorization(ctx context.Context) error {
 	case az.Provider == "allow-all":
 		authorizer, a.policy.describe = authz.AllowAll(), "allow-all (development)"
 	case az.OPAEndpoint != "":
+		cb := az.CircuitBreaker
 		r, err := opa.NewRemote(opa.RemoteOptions{
 			Endpoint: az.OPAEndpoint, PolicyPath: az.PolicyPath, Timeout: az.Timeout, Logger: a.log,
+			FailureThreshold: cb.FailureThreshold, RecoveryTimeout: cb.RecoveryTimeout, SuccessThreshold: cb.SuccessThreshold,
 		})
 		if err != nil {
 			return fmt.Errorf("agentweave: authorization: %w", err)

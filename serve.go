@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -174,19 +175,27 @@ func (a *Agent) newServer(h http.Handler) (*transport.Server, error) {
 	return srv, nil
 }
 
-// handshakeReason classifies a failed handshake for its metric.
+// handshakeReason classifies a failed handshake for its metric, from the
+// description net/http logs (the TLS stack's own refusals never reach our
+// verifier): a certificate that does not verify is checked before an
+// identity that verifies but is not admitted.
 func handshakeReason(detail string) string {
 	d := strings.ToLower(detail)
+	has := func(subs ...string) bool {
+		return slices.ContainsFunc(subs, func(s string) bool { return strings.Contains(d, s) })
+	}
 	switch {
-	case strings.Contains(d, "not authorized") || strings.Contains(d, "peer not allowed") || strings.Contains(d, "trust domain"):
-		return observe.ReasonUnauthorized
-	case strings.Contains(d, "didn't provide a certificate") || strings.Contains(d, "no certificate"):
+	case has("didn't provide a certificate", "no certificate"):
 		return observe.ReasonNoCertificate
-	case strings.Contains(d, "timeout") || strings.Contains(d, "deadline"):
+	case has("not a valid x509-svid", "x509svid", "x509:", "expired", "unknown authority", "trust domain not allowed"):
+		return observe.ReasonBadCertificate
+	case has("not authorized", "peer not allowed"):
+		return observe.ReasonUnauthorized
+	case has("timeout", "deadline"):
 		return observe.ReasonTimeout
-	case strings.Contains(d, "version") || strings.Contains(d, "protocol") || strings.Contains(d, "cipher"):
+	case has("version", "protocol", "cipher"):
 		return observe.ReasonProtocol
-	case strings.Contains(d, "certificate") || strings.Contains(d, "x509") || strings.Contains(d, "svid"):
+	case has("certificate"):
 		return observe.ReasonBadCertificate
 	}
 	return "other"

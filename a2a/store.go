@@ -2,6 +2,7 @@ package a2a
 
 import (
 	"cmp"
+	"container/list"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -131,19 +132,22 @@ func updatedAt(t *a2acore.Task) time.Time {
 const DefaultMemoryLimit = 10_000
 
 // MemoryStore is a [Store] in process memory: fast, lost on restart. When
-// it holds more than its limit, the oldest finished tasks are dropped. It is
-// safe for concurrent use.
+// it holds more than its limit, the tasks that finished longest ago are
+// dropped (in constant time: finished tasks queue in the order they
+// finished). It is safe for concurrent use.
 type MemoryStore struct {
 	limit int
 
-	mu    sync.RWMutex
-	tasks map[a2acore.TaskID]memTask
+	mu       sync.RWMutex
+	tasks    map[a2acore.TaskID]memTask
+	finished list.List // of a2acore.TaskID, oldest first: the eviction order
 }
 
 type memTask struct {
 	owner   spiffeid.ID
 	task    *a2acore.Task
 	version int64
+	done    *list.Element // in finished, once the task is terminal
 }
 
 var _ Store = (*MemoryStore)(nil)
@@ -167,25 +171,29 @@ func (s *MemoryStore) Create(_ context.Context, owner spiffeid.ID, t *a2acore.Ta
 	if len(s.tasks) >= s.limit {
 		s.evictLocked()
 	}
-	s.tasks[t.ID] = memTask{owner: owner, task: t, version: 1}
+	s.tasks[t.ID] = s.track(memTask{owner: owner, task: t, version: 1})
 	return nil
 }
 
-// evictLocked drops the least recently updated finished task; if every
-// task is still running, nothing is dropped (the limit is soft then).
-func (s *MemoryStore) evictLocked() {
-	var victim a2acore.TaskID
-	var oldest time.Time
-	for id, mt := range s.tasks {
-		if !mt.task.Status.State.Terminal() {
-			continue
-		}
-		if u := updatedAt(mt.task); victim == "" || u.Before(oldest) {
-			victim, oldest = id, u
-		}
+// track queues a task that is (now) finished for eviction, at the back:
+// it is the most recently finished.
+func (s *MemoryStore) track(mt memTask) memTask {
+	switch {
+	case !mt.task.Status.State.Terminal():
+	case mt.done == nil:
+		mt.done = s.finished.PushBack(mt.task.ID)
+	default:
+		s.finished.MoveToBack(mt.done)
 	}
-	if victim != "" {
-		delete(s.tasks, victim)
+	return mt
+}
+
+// evictLocked drops the task that finished longest ago; if every task is
+// still running, nothing is dropped (the limit is soft then).
+func (s *MemoryStore) evictLocked() {
+	if e := s.finished.Front(); e != nil {
+		s.finished.Remove(e)
+		delete(s.tasks, e.Value.(a2acore.TaskID)) //nolint:forcetypeassert // only TaskIDs are queued
 	}
 }
 
@@ -200,7 +208,7 @@ func (s *MemoryStore) Update(_ context.Context, owner spiffeid.ID, t *a2acore.Ta
 	if mt.version != version {
 		return 0, fmt.Errorf("%w: task %s is at version %d, not %d", ErrConflict, t.ID, mt.version, version)
 	}
-	s.tasks[t.ID] = memTask{owner: owner, task: t, version: version + 1}
+	s.tasks[t.ID] = s.track(memTask{owner: owner, task: t, version: version + 1, done: mt.done})
 	return version + 1, nil
 }
 

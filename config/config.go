@@ -100,6 +100,11 @@ type Authorization struct {
 	// policies only), keyed on the whole input except its time. Default 0:
 	// no cache. Only for policies that do not read the time.
 	CacheSize int `yaml:"cache_size"`
+	// CircuitBreaker guards a remote OPA (opa_endpoint): after
+	// failure_threshold consecutive failures every decision is denied at
+	// once for recovery_timeout, then probes decide whether OPA is back.
+	// Defaults 5, 2s, 1: a returning sidecar is used again within seconds.
+	CircuitBreaker CircuitBreaker `yaml:"circuit_breaker"`
 	// Audit configures the decision log.
 	Audit Audit `yaml:"audit"`
 }

@@ -60,6 +60,9 @@ func (c *Config) setDefaults(lookupEnv func(string) (string, bool)) {
 	}
 	orDefault(&c.Authorization.Timeout, time.Second)
 	orDefault(&c.Authorization.ReloadInterval, time.Second)
+	orDefault(&c.Authorization.CircuitBreaker.FailureThreshold, 5)
+	orDefault(&c.Authorization.CircuitBreaker.RecoveryTimeout, 2*time.Second)
+	orDefault(&c.Authorization.CircuitBreaker.SuccessThreshold, 1)
 	orDefault(&c.Transport.TLSMinVersion, "1.3")
 	orDefault(&c.Transport.PeerVerification, "strict")
 	if len(c.Transport.AllowedCallers) == 0 && c.Agent.TrustDomain != "" {
@@ -247,19 +250,22 @@ func (c *Config) validate() []string {
 		p.add("transport.allowed_callers", "%v", err)
 	}
 	positive := map[string]int64{
-		"transport.connection_pool.max_connections":   int64(tr.ConnectionPool.MaxConnections),
-		"transport.connection_pool.idle_timeout":      int64(tr.ConnectionPool.IdleTimeout),
-		"transport.circuit_breaker.failure_threshold": int64(tr.CircuitBreaker.FailureThreshold),
-		"transport.circuit_breaker.recovery_timeout":  int64(tr.CircuitBreaker.RecoveryTimeout),
-		"transport.circuit_breaker.success_threshold": int64(tr.CircuitBreaker.SuccessThreshold),
-		"transport.retry.max_attempts":                int64(tr.Retry.MaxAttempts),
-		"transport.retry.base_delay":                  int64(tr.Retry.BaseDelay),
-		"transport.retry.max_delay":                   int64(tr.Retry.MaxDelay),
-		"server.max_body_bytes":                       c.Server.MaxBodyBytes,
-		"server.read_header_timeout":                  int64(c.Server.ReadHeaderTimeout),
-		"server.idle_timeout":                         int64(c.Server.IdleTimeout),
-		"server.shutdown_timeout":                     int64(c.Server.ShutdownTimeout),
-		"tasks.memory_limit":                          int64(c.Tasks.MemoryLimit),
+		"transport.connection_pool.max_connections":       int64(tr.ConnectionPool.MaxConnections),
+		"transport.connection_pool.idle_timeout":          int64(tr.ConnectionPool.IdleTimeout),
+		"authorization.circuit_breaker.failure_threshold": int64(az.CircuitBreaker.FailureThreshold),
+		"authorization.circuit_breaker.recovery_timeout":  int64(az.CircuitBreaker.RecoveryTimeout),
+		"authorization.circuit_breaker.success_threshold": int64(az.CircuitBreaker.SuccessThreshold),
+		"transport.circuit_breaker.failure_threshold":     int64(tr.CircuitBreaker.FailureThreshold),
+		"transport.circuit_breaker.recovery_timeout":      int64(tr.CircuitBreaker.RecoveryTimeout),
+		"transport.circuit_breaker.success_threshold":     int64(tr.CircuitBreaker.SuccessThreshold),
+		"transport.retry.max_attempts":                    int64(tr.Retry.MaxAttempts),
+		"transport.retry.base_delay":                      int64(tr.Retry.BaseDelay),
+		"transport.retry.max_delay":                       int64(tr.Retry.MaxDelay),
+		"server.max_body_bytes":                           c.Server.MaxBodyBytes,
+		"server.read_header_timeout":                      int64(c.Server.ReadHeaderTimeout),
+		"server.idle_timeout":                             int64(c.Server.IdleTimeout),
+		"server.shutdown_timeout":                         int64(c.Server.ShutdownTimeout),
+		"tasks.memory_limit":                              int64(c.Tasks.MemoryLimit),
 	}
 	for _, k := range sortedKeys(positive) {
 		if positive[k] <= 0 {
