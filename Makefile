@@ -92,11 +92,18 @@ lint: $(LINT_STAMP) ## go vet, golangci-lint, go mod tidy -diff
 	$(BIN)/golangci-lint run ./...
 
 BENCHSTAT := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
-BENCHROUNDS ?= 8
+BENCHROUNDS ?= 6
+BENCHDURATION ?= 10s
+BENCHCONCURRENCY ?= 32
+BENCHRATE ?= 1000
+BENCHFLAGS ?=
 
 .PHONY: bench
-bench: ## transport and A2A benchmarks, interleaved over BENCHROUNDS runs, summarised by benchstat
+bench: ## server comparison (one process per server, BENCHDURATION each, BENCHCONCURRENCY callers), then the go-test benchmarks over BENCHROUNDS runs
 	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/benchserver ./internal/benchserver/server
+	$(GO) build -o $(BIN)/benchdriver ./internal/benchserver/driver
+	$(BIN)/benchdriver -server $(BIN)/benchserver -duration $(BENCHDURATION) -concurrency $(BENCHCONCURRENCY) -rate $(BENCHRATE) $(BENCHFLAGS)
 	$(GO) test -c -o $(BIN)/transport.test ./transport
 	$(GO) test -c -o $(BIN)/a2a.test ./a2a
 	@rm -f $(BIN)/bench-*.txt; for i in $$(seq $(BENCHROUNDS)); do \

@@ -59,6 +59,6 @@ Start with:
 	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
 		slog.SetDefault(slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level})))
 	}
-	root.AddCommand(newVersionCmd(), newDemoCmd(), newDevCmd(), newSVIDCmd(), newCallCmd(), newCardCmd(), newAuditCmd(), newAuthzCmd(), newValidateCmd(), newHealthCmd(), newServeCmd())
+	root.AddCommand(newVersionCmd(), newDemoCmd(), newDevCmd(), newSVIDCmd(), newCallCmd(), newCardCmd(), newAuditCmd(), newAuthzCmd(), newValidateCmd(), newHealthCmd(), newServeCmd(), newBenchCmd())
 	return root
 }
