@@ -3,9 +3,7 @@ package a2a_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
-	"iter"
 	"net"
 	"net/http"
 	"testing"
@@ -18,6 +16,7 @@ import (
 	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/identity"
 	"github.com/agentweave/agentweave-go/identity/identitytest"
+	"github.com/agentweave/agentweave-go/internal/benchserver"
 	"github.com/agentweave/agentweave-go/transport"
 )
 
@@ -25,51 +24,6 @@ import (
 // call with a small JSON payload.
 var sendBody = []byte(`{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{"message":{"messageId":"m-1","role":"ROLE_USER",` +
 	`"metadata":{"` + a2a.ExtensionURI + `":"echo"},"parts":[{"data":{"query":"spiffe","limit":3}}]}}}`)
-
-// plainEcho is the physical-limit baseline: net/http decoding the JSON-RPC
-// request and answering with a completed task holding the payload.
-func plainEcho(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		ID     json.RawMessage `json:"id"`
-		Params struct {
-			Message struct {
-				Parts []json.RawMessage `json:"parts"`
-			} `json:"message"`
-		} `json:"params"`
-	}
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{"jsonrpc": "2.0", "id": req.ID, "result": map[string]any{"task": map[string]any{
-		"id": "t", "contextId": "c", "status": map[string]any{"state": "TASK_STATE_COMPLETED"},
-		"artifacts": []any{map[string]any{"artifactId": "a", "parts": req.Params.Message.Parts}},
-	}}})
-}
-
-// defaultExecutor does what the echo capability does, for a2a-go's own
-// default request handler.
-type defaultExecutor struct{}
-
-func (defaultExecutor) Execute(_ context.Context, ec *a2asrv.ExecutorContext) iter.Seq2[a2acore.Event, error] {
-	return func(yield func(a2acore.Event, error) bool) {
-		task := a2acore.NewSubmittedTask(ec, ec.Message)
-		if !yield(task, nil) {
-			return
-		}
-		if !yield(a2acore.NewArtifactEvent(task, ec.Message.Parts...), nil) {
-			return
-		}
-		yield(a2acore.NewStatusUpdateEvent(task, a2acore.TaskStateCompleted, nil), nil)
-	}
-}
-
-func (defaultExecutor) Cancel(_ context.Context, ec *a2asrv.ExecutorContext) iter.Seq2[a2acore.Event, error] {
-	return func(yield func(a2acore.Event, error) bool) {
-		yield(a2acore.NewStatusUpdateEvent(ec, a2acore.TaskStateCanceled, nil), nil)
-	}
-}
 
 func benchEngine(b *testing.B) *a2a.Engine {
 	e, err := a2a.NewEngine(a2a.EngineOptions{Self: agentID, Enforcer: &authz.Enforcer{Authorizer: authz.AllowAll()}, Capabilities: []a2a.Capability{{
@@ -141,8 +95,8 @@ func BenchmarkSendMessage(b *testing.B) {
 		url    string
 		client *http.Client
 	}{
-		{"plain-h2c", h2cServer(http.HandlerFunc(plainEcho)), h2cClient},
-		{"a2ago-h2c", h2cServer(asCaller(a2asrv.NewJSONRPCHandler(a2asrv.NewHandler(defaultExecutor{})))), h2cClient},
+		{"plain-h2c", h2cServer(http.HandlerFunc(benchserver.PlainEcho)), h2cClient},
+		{"a2ago-h2c", h2cServer(asCaller(benchserver.A2AGoHandler())), h2cClient},
 		{"engine-h2c", h2cServer(asCaller(a2asrv.NewJSONRPCHandler(benchEngine(b)))), h2cClient},
 		{"engine-mtls", "https://" + serveBench(b, mtlsSrv) + "/", mtlsClient},
 	}
