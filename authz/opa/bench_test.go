@@ -30,18 +30,29 @@ func reportLatency(b *testing.B, op func() error) {
 	b.ReportMetric(pct(0.99), "p99-µs")
 }
 
-// BenchmarkEmbedded decides with the example RBAC policy (allow and deny
-// alternately); "minimal" is a one-rule policy, the floor of an OPA
-// evaluation; "cached" is RBAC with the decision cache on.
+// BenchmarkEmbedded decides with the example RBAC policy: "rbac" allows
+// and denies alternately, the others decide one kind of call each (an
+// allowed capability, a denied one, a caller with no role, a task
+// operation). "minimal" is a one-rule policy, the floor of an evaluation;
+// "cached" is RBAC with the decision cache on.
 func BenchmarkEmbedded(b *testing.B) {
 	minimal := writeBenchPolicy(b, "package agentweave.authz\n\nallow if input.action == \"search\"\n")
+	allowed, denied := call(orchestrator, "search"), call(orchestrator, "delete_index")
+	getTask := call(orchestrator, "")
+	getTask.Operation, getTask.TaskID = "GetTask", "t-1"
 	for _, bc := range []struct {
 		name string
 		opts opa.EmbeddedOptions
+		ins  []*authz.Input // decided in turn
+		want []bool
 	}{
-		{"rbac", opa.EmbeddedOptions{Paths: []string{rbacDir}}},
-		{"minimal", opa.EmbeddedOptions{Paths: []string{minimal}}},
-		{"cached", opa.EmbeddedOptions{Paths: []string{rbacDir}, CacheSize: 1024}},
+		{"rbac", opa.EmbeddedOptions{Paths: []string{rbacDir}}, []*authz.Input{denied, allowed}, []bool{false, true}},
+		{"rbac-allowed", opa.EmbeddedOptions{Paths: []string{rbacDir}}, []*authz.Input{allowed}, []bool{true}},
+		{"rbac-denied", opa.EmbeddedOptions{Paths: []string{rbacDir}}, []*authz.Input{denied}, []bool{false}},
+		{"rbac-no-role", opa.EmbeddedOptions{Paths: []string{rbacDir}}, []*authz.Input{call(searchAgent, "search")}, []bool{false}},
+		{"rbac-task", opa.EmbeddedOptions{Paths: []string{rbacDir}}, []*authz.Input{getTask}, []bool{true}},
+		{"minimal", opa.EmbeddedOptions{Paths: []string{minimal}}, []*authz.Input{denied, allowed}, []bool{false, true}},
+		{"cached", opa.EmbeddedOptions{Paths: []string{rbacDir}, CacheSize: 1024}, []*authz.Input{denied, allowed}, []bool{false, true}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			bc.opts.ReloadInterval = -1
@@ -50,13 +61,13 @@ func BenchmarkEmbedded(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer e.Close()
-			ins := [...]*authz.Input{call(orchestrator, "search"), call(orchestrator, "delete_index")}
 			i := 0
 			reportLatency(b, func() error {
+				in, want := bc.ins[i%len(bc.ins)], bc.want[i%len(bc.ins)]
 				i++
-				d, err := e.Authorize(b.Context(), ins[i%2])
-				if err == nil && d.Allow != (i%2 == 0) {
-					b.Fatalf("decision %d = %+v", i, d)
+				d, err := e.Authorize(b.Context(), in)
+				if err == nil && d.Allow != want {
+					b.Fatalf("decision %d = %+v, want allow %v", i, d, want)
 				}
 				return err
 			})

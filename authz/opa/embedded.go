@@ -10,11 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/metrics"
-	"github.com/open-policy-agent/opa/v1/rego"
-	"github.com/open-policy-agent/opa/v1/topdown"
-
 	"github.com/agentweave/agentweave-go/authz"
 )
 
@@ -156,67 +151,19 @@ func (e *Embedded) Authorize(ctx context.Context, in *authz.Input) (authz.Decisi
 			return d, nil
 		}
 	}
-	v, err := inputValue(in)
+	v, err := inputValueOf(in, p.fields)
 	if err != nil {
 		return denyErr(p.revision, "policy error: "+err.Error(), fmt.Errorf("opa: %w", err))
 	}
-	rs, err := eval(ctx, p.query, v)
+	d, err := p.decide(ctx, e.ref, v)
 	if err != nil {
 		return denyErr(p.revision, "policy error: "+err.Error(), fmt.Errorf("opa: evaluating %s: %w", e.ref.base, err))
 	}
-	d := e.interpret(p, rs)
 	d.PolicyRevision = p.revision
 	if p.cache != nil {
 		p.cache.put(key, d)
 	}
 	return d, nil
-}
-
-// interpret reads the results of queryFor.
-func (e *Embedded) interpret(p *policy, rs rego.ResultSet) authz.Decision {
-	both := p.docs.allow && p.docs.decision
-	switch {
-	case len(rs) == 0 && p.docs.decision && !both:
-		return deny(fmt.Sprintf("no decision: %s is undefined", e.ref.decision))
-	case len(rs) == 0:
-		return e.ref.interpret(nil, false, nil, false)
-	case len(rs) != 1 || (!both && len(rs[0].Expressions) != 1):
-		return deny(fmt.Sprintf("no decision: %s evaluated to %d results", e.ref.base, len(rs)))
-	case !both && p.docs.decision:
-		return e.ref.interpret(rs[0].Expressions[0].Value, true, nil, false)
-	case !both:
-		return e.ref.interpret(nil, false, rs[0].Expressions[0].Value, true)
-	}
-	d, _ := rs[0].Bindings["d"].([]any)
-	a, _ := rs[0].Bindings["a"].([]any)
-	var decision, allow any
-	if len(d) > 0 {
-		decision = d[0]
-	}
-	if len(a) > 0 {
-		allow = a[0]
-	}
-	return e.ref.interpret(decision, len(d) > 0, allow, len(a) > 0)
-}
-
-// neverCancel is the cancellation of evaluations whose context cannot be
-// canceled.
-var neverCancel = topdown.NewCancel()
-
-// eval evaluates the prepared query. It spares rego's per-evaluation
-// allocations that decisions do not need: a metrics registry (OPA's no-op
-// one instead) and a goroutine waiting for ctx (context.AfterFunc instead).
-func eval(ctx context.Context, q rego.PreparedEvalQuery, input ast.Value) (rego.ResultSet, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	c := neverCancel
-	if ctx.Done() != nil {
-		c = topdown.NewCancel()
-		stop := context.AfterFunc(ctx, c.Cancel)
-		defer stop()
-	}
-	return q.Eval(ctx, rego.EvalParsedInput(input), rego.EvalMetrics(metrics.NoOp()), rego.EvalExternalCancel(c))
 }
 
 func denyErr(revision, reason string, err error) (authz.Decision, error) {

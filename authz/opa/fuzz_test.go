@@ -67,7 +67,8 @@ func TestInputValueMatchesJSON(t *testing.T) {
 }
 
 // FuzzInputDocument checks that the direct AST encoder builds exactly the
-// document encoding/json would, for any strings and any JSON metadata.
+// document encoding/json would, for any strings and any JSON metadata, and
+// that the encoder of a few fields refuses the same inputs.
 func FuzzInputDocument(f *testing.F) {
 	f.Add("spiffe://example.org/agent/a", "search", "t1", `{"tenant":"acme","n":[1,2.5,{"x":null}]}`, int64(0))
 	f.Add("\xff\x00\"\\", "", "", `{"\u00ff":"\ud800"}`, int64(1<<40))
@@ -94,6 +95,9 @@ func FuzzInputDocument(f *testing.F) {
 		}
 		if err == nil && got.Compare(want) != 0 {
 			t.Fatalf("inputValue() = %v\nwant %v", got, want)
+		}
+		if _, errOf := inputValueOf(&in, fieldAction); (errOf != nil) != (err != nil) {
+			t.Fatalf("inputValueOf(action only) error = %v, inputValue() error = %v", errOf, err)
 		}
 	})
 }

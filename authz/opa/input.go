@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -28,6 +30,42 @@ var (
 	keyTime              = ast.InternedTerm("time")
 )
 
+// inputFields is a set of top-level keys of the input document, one bit
+// per key.
+type inputFields uint16
+
+const (
+	fieldDirection inputFields = 1 << iota
+	fieldCallerSPIFFEID
+	fieldCalleeSPIFFEID
+	fieldCallerTrustDomain
+	fieldCalleeTrustDomain
+	fieldAction
+	fieldOperation
+	fieldTaskID
+	fieldContext
+	fieldTime
+
+	allFields = fieldTime<<1 - 1
+)
+
+// inputKeys names the fields, in the order of authz.Input.
+var inputKeys = [...]struct {
+	field inputFields
+	key   *ast.Term
+}{
+	{fieldDirection, keyDirection},
+	{fieldCallerSPIFFEID, keyCallerSPIFFEID},
+	{fieldCalleeSPIFFEID, keyCalleeSPIFFEID},
+	{fieldCallerTrustDomain, keyCallerTrustDomain},
+	{fieldCalleeTrustDomain, keyCalleeTrustDomain},
+	{fieldAction, keyAction},
+	{fieldOperation, keyOperation},
+	{fieldTaskID, keyTaskID},
+	{fieldContext, keyContext},
+	{fieldTime, keyTime},
+}
+
 // inputValue builds the policy's input document straight into OPA's AST.
 // The result equals what encoding/json makes of *authz.Input (the document a
 // remote OPA receives): same keys, task_id and context omitted when empty,
@@ -36,45 +74,84 @@ var (
 // allocates the value terms in one slice (BenchmarkInputEncoding measures
 // the difference).
 func inputValue(in *authz.Input) (ast.Value, error) {
-	ts, err := in.Time.MarshalJSON()
-	if err != nil {
-		return nil, fmt.Errorf("encoding input time: %w", err)
+	return inputValueOf(in, allFields)
+}
+
+// inputValueOf is inputValue restricted to the fields a policy can read
+// (see readFields): the others cannot change its decision, and encoding
+// them (validating, hashing, formatting the time) costs more than
+// evaluating a small policy. An input encoding/json refuses (a time or a
+// context it cannot encode) is an error whether or not the policy reads
+// that field, as it is for inputValue and for a remote OPA.
+func inputValueOf(in *authz.Input, fields inputFields) (ast.Value, error) {
+	if in.TaskID == "" {
+		fields &^= fieldTaskID
 	}
-	const fixed = 8 // every key but task_id and context
-	n := fixed
-	if in.TaskID != "" {
-		n++
-	}
-	if len(in.Context) > 0 {
-		n++
-	}
-	terms := make([]ast.Term, n)
-	items := make([][2]*ast.Term, 0, n)
-	add := func(key *ast.Term, v ast.Value) {
-		t := &terms[len(items)]
-		t.Value = v
-		items = append(items, [2]*ast.Term{key, t})
-	}
-	add(keyDirection, knownString(string(in.Direction)))
-	add(keyCallerSPIFFEID, ast.String(validUTF8(in.CallerSPIFFEID)))
-	add(keyCalleeSPIFFEID, ast.String(validUTF8(in.CalleeSPIFFEID)))
-	add(keyCallerTrustDomain, ast.String(validUTF8(in.CallerTrustDomain)))
-	add(keyCalleeTrustDomain, ast.String(validUTF8(in.CalleeTrustDomain)))
-	add(keyAction, ast.String(validUTF8(in.Action)))
-	add(keyOperation, knownString(in.Operation))
-	if in.TaskID != "" {
-		add(keyTaskID, ast.String(validUTF8(in.TaskID)))
-	}
-	if len(in.Context) > 0 {
-		v, err := jsonValue(in.Context, 0)
-		if err != nil {
+	if len(in.Context) == 0 {
+		fields &^= fieldContext
+	} else if fields&fieldContext == 0 {
+		if err := checkJSON(in.Context, 0); err != nil {
 			return nil, fmt.Errorf("encoding input context: %w", err)
 		}
-		add(keyContext, v)
 	}
-	// MarshalJSON quoted it; RFC 3339 needs no unquoting beyond the quotes.
-	add(keyTime, ast.String(ts[1:len(ts)-1]))
-	return ast.NewObject(items...), nil
+	var ts string
+	if fields&fieldTime != 0 || !rfc3339Time(in.Time) {
+		var buf [64]byte
+		b, err := in.Time.AppendText(buf[:0])
+		if err != nil {
+			_, err = in.Time.MarshalJSON() // the error encoding/json reports
+			return nil, fmt.Errorf("encoding input time: %w", err)
+		}
+		ts = string(b)
+	}
+	var items [len(inputKeys)][2]*ast.Term
+	terms := make([]ast.Term, bits.OnesCount16(uint16(fields)))
+	n := 0
+	for _, k := range inputKeys {
+		if fields&k.field == 0 {
+			continue
+		}
+		var v ast.Value
+		switch k.field {
+		case fieldDirection:
+			v = knownString(string(in.Direction))
+		case fieldCallerSPIFFEID:
+			v = ast.String(validUTF8(in.CallerSPIFFEID))
+		case fieldCalleeSPIFFEID:
+			v = ast.String(validUTF8(in.CalleeSPIFFEID))
+		case fieldCallerTrustDomain:
+			v = ast.String(validUTF8(in.CallerTrustDomain))
+		case fieldCalleeTrustDomain:
+			v = ast.String(validUTF8(in.CalleeTrustDomain))
+		case fieldAction:
+			v = ast.String(validUTF8(in.Action))
+		case fieldOperation:
+			v = knownString(in.Operation)
+		case fieldTaskID:
+			v = ast.String(validUTF8(in.TaskID))
+		case fieldContext:
+			var err error
+			if v, err = jsonValue(in.Context, 0); err != nil {
+				return nil, fmt.Errorf("encoding input context: %w", err)
+			}
+		case fieldTime:
+			v = ast.String(ts)
+		default:
+			continue // not a single field
+		}
+		terms[n].Value = v
+		items[n] = [2]*ast.Term{k.key, &terms[n]}
+		n++
+	}
+	return ast.NewObject(items[:n]...), nil
+}
+
+// rfc3339Time reports whether encoding/json can encode t: RFC 3339 needs a
+// four-digit year and a zone offset under 24 hours.
+func rfc3339Time(t time.Time) bool {
+	_, offset := t.Zone()
+	y := t.Year()
+	return 0 <= y && y <= 9999 && -86400 < offset && offset < 86400
 }
 
 // known holds the values of the fields with few values (direction, A2A
@@ -112,6 +189,39 @@ func validUTF8(s string) string {
 const maxDepth = 1000
 
 var errTooDeep = errors.New("value nested too deeply")
+
+// checkJSON returns the error jsonValue would return for x, converting
+// only the values of uncommon types.
+func checkJSON(x any, depth int) error {
+	if depth > maxDepth {
+		return errTooDeep
+	}
+	switch x := x.(type) {
+	case nil, bool, string, int, int64:
+		return nil
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return fmt.Errorf("unsupported number %v", x)
+		}
+		return nil
+	case []any:
+		for _, e := range x {
+			if err := checkJSON(e, depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	case map[string]any:
+		for _, e := range x {
+			if err := checkJSON(e, depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	_, err := jsonValue(x, depth) // json.Number and the types encoding/json converts
+	return err
+}
 
 // jsonValue converts request metadata to an AST value with encoding/json's
 // semantics. Common decoded types are converted directly; anything else

@@ -43,7 +43,7 @@ func BenchmarkInputEncoding(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			rs, err := eval(b.Context(), pq, v)
+			rs, err := pq.Eval(b.Context(), rego.EvalParsedInput(v))
 			check(b, rs, err)
 		}
 	})
@@ -59,7 +59,7 @@ func BenchmarkInputEncoding(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			rs, err := eval(b.Context(), pq, v)
+			rs, err := pq.Eval(b.Context(), rego.EvalParsedInput(v))
 			check(b, rs, err)
 		}
 	})

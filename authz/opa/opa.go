@@ -30,6 +30,7 @@ type policyRef struct {
 
 	// Reasons, made once: "allowed by data.agentweave.authz.allow", …
 	allowedByAllow, deniedByAllow, allowedByDecision, deniedByDecision string
+	undefinedAllow, undefinedDecision                                  string // "no decision: … is undefined"
 }
 
 // parsePolicyPath turns "agentweave/authz" (or "agentweave.authz") into
@@ -56,6 +57,8 @@ func parsePolicyPath(p string) (policyRef, error) {
 	}
 	r.allowedByAllow, r.deniedByAllow = "allowed by "+r.allow.String(), "denied by "+r.allow.String()
 	r.allowedByDecision, r.deniedByDecision = "allowed by "+r.decision.String(), "denied by "+r.decision.String()
+	r.undefinedAllow = fmt.Sprintf("no decision: %s is undefined", r.allow)
+	r.undefinedDecision = fmt.Sprintf("no decision: %s is undefined", r.decision)
 	return r, nil
 }
 
@@ -84,7 +87,7 @@ func (r policyRef) interpret(decision any, hasDecision bool, allow any, hasAllow
 		return authz.Decision{Allow: a, Reason: reason}
 	}
 	if !hasAllow {
-		return deny(fmt.Sprintf("no decision: %s is undefined", r.allow))
+		return deny(r.undefinedAllow)
 	}
 	a, ok := allow.(bool)
 	if !ok {

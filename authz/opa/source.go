@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -16,6 +17,8 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/bundle"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
 )
 
 // fileStat is what the watcher compares between polls: a file whose size
@@ -115,28 +118,43 @@ func sameStats(a, b []fileStat) bool {
 }
 
 // policy is one prepared revision of the policy: what Authorize evaluates.
+// Evaluations run the compiled query on OPA's topdown evaluator directly,
+// as rego.PreparedEvalQuery.Eval would, minus what a decision does not
+// need: a metrics registry, a transaction, a result set converted to Go
+// values, a cancellation goroutine (see eval.go).
 type policy struct {
-	query    rego.PreparedEvalQuery
+	compiler *ast.Compiler       // the compiled modules
+	qc       ast.QueryCompiler   // compiled query (its comprehension index)
+	query    ast.Body            // queryFor, compiled
+	store    storage.Store       // data of bundles, written once at load
+	txn      storage.Transaction // a read transaction every evaluation shares
+	fields   inputFields         // the input fields the policy can read
 	docs     documents
 	revision string
 	hash     string
 	cache    *decisionCache // nil when caching is off
 }
 
+// Query variables of queryFor.
+var (
+	varResult   = ast.Var("result")
+	varDecision = ast.Var("d")
+	varAllow    = ast.Var("a")
+)
+
 // queryFor reads the result documents the policy can define, in one
-// evaluation. With a single document the query is a plain reference,
-// undefined when the document is (no result). With both, the bindings d
-// (decision) and a (allow) are arrays holding each document when it is
-// defined: the comprehensions keep one undefined document from hiding the
-// other.
+// evaluation. With a single document, result is bound to it, and the query
+// is undefined when the document is (no result). With both, d (decision)
+// and a (allow) are arrays holding each document when it is defined: the
+// comprehensions keep one undefined document from hiding the other.
 func queryFor(ref policyRef, docs documents) string {
 	switch {
 	case docs.decision && docs.allow:
-		return fmt.Sprintf("d := [x | x := %s]; a := [x | x := %s]", ref.decision, ref.allow)
+		return fmt.Sprintf("d = [x | x := %s]; a = [x | x := %s]", ref.decision, ref.allow)
 	case docs.decision:
-		return ref.decision.String()
+		return "result = " + ref.decision.String()
 	default:
-		return ref.allow.String()
+		return "result = " + ref.allow.String()
 	}
 }
 
@@ -181,11 +199,92 @@ func compile(ctx context.Context, ref policyRef, s *snapshot) (*policy, error) {
 		return nil, fmt.Errorf("the policy defines neither %s nor %s: is the package %s?",
 			ref.allow, ref.decision, strings.TrimPrefix(ref.base.String(), "data."))
 	}
-	pq, err := rego.New(append(opts, rego.Query(queryFor(ref, docs)))...).PrepareForEval(ctx)
-	if err != nil {
+	p := &policy{docs: docs, revision: revision, hash: s.hash, store: inmem.New()}
+	if err := p.prepare(ctx, queryFor(ref, docs), opts); err != nil {
 		return nil, err
 	}
-	return &policy{query: pq, docs: docs, revision: revision, hash: s.hash}, nil
+	return p, nil
+}
+
+// prepare compiles the modules and the query with rego, as PrepareForEval
+// does, into a store of p's own (bundle data is written there), then opens
+// the read transaction evaluations share: nothing writes to the store
+// after this, so the transaction never goes stale and never blocks anyone.
+func (p *policy) prepare(ctx context.Context, query string, opts []func(*rego.Rego)) error {
+	txn, err := p.store.NewTransaction(ctx, storage.WriteParams)
+	if err != nil {
+		return err
+	}
+	opts = append(opts, rego.Query(query), rego.Store(p.store), rego.Transaction(txn),
+		rego.CompilerHook(func(c *ast.Compiler) { p.compiler = c }))
+	if _, err := rego.New(opts...).PrepareForEval(ctx); err != nil {
+		p.store.Abort(ctx, txn)
+		return err
+	}
+	if err := p.store.Commit(ctx, txn); err != nil {
+		return err
+	}
+	if p.compiler == nil { // rego calls the hook with the compiler it makes
+		return errors.New("rego did not report its compiler")
+	}
+	body, err := ast.ParseBodyWithOpts(query, ast.ParserOptions{RegoVersion: ast.RegoV1})
+	if err != nil {
+		return err
+	}
+	p.qc = p.compiler.QueryCompiler()
+	if p.query, err = p.qc.Compile(body); err != nil {
+		return err
+	}
+	p.fields = readFields(p.compiler.Modules)
+	p.txn, err = p.store.NewTransaction(ctx)
+	return err
+}
+
+// readFields reports which top-level input fields the compiled modules can
+// read: the keys of the references input.<key>. A policy that uses the
+// input otherwise (input itself, input[x], a function given input) can read
+// them all.
+func readFields(modules map[string]*ast.Module) inputFields {
+	var fields inputFields
+	var vis *ast.GenericVisitor
+	vis = ast.NewGenericVisitor(func(x any) bool {
+		switch x := x.(type) {
+		case *ast.Head: // a rule head's reference may hold terms too
+			for _, t := range x.Reference {
+				vis.Walk(t)
+			}
+		case ast.Var:
+			if x.Equal(ast.InputRootDocument.Value) {
+				fields = allFields
+			}
+		case ast.Ref:
+			if len(x) == 0 || !x[0].Equal(ast.InputRootDocument) {
+				return false
+			}
+			var key ast.String
+			if len(x) > 1 {
+				key, _ = x[1].Value.(ast.String)
+			}
+			if key == "" { // input, input[x]
+				fields = allFields
+				return true
+			}
+			for _, k := range inputKeys {
+				if k.key.Value.(ast.String) == key {
+					fields |= k.field
+				}
+			}
+			for _, t := range x[2:] { // input.context[data.keys[input.action]]
+				vis.Walk(t)
+			}
+			return true // not the head: input here is not input as a whole
+		}
+		return false
+	})
+	for _, m := range modules {
+		vis.Walk(m)
+	}
+	return fields
 }
 
 // defines reports which result documents a rule or bundle data document

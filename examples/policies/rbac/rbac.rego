@@ -7,49 +7,92 @@
 #   operations (the task engine checks that the task is the caller's).
 package agentweave.authz
 
-# Roles by SPIFFE ID pattern. "*" matches within one path segment:
-# agent/orchestrator/* matches agent/orchestrator/prod, never
-# agent/orchestrator/x/admin.
-orchestrators := "spiffe://example.org/agent/orchestrator/*"
-
-analysts := "spiffe://example.org/agent/analyst-*/*"
-
-admins := "spiffe://example.org/admin/*"
+# Roles by caller SPIFFE ID, where <name> and <team> are one path segment
+# each: any text without "/" (even empty, as "*" in a glob pattern).
+#
+#   role          SPIFFE ID                                         as a glob
+#   orchestrator  spiffe://example.org/agent/orchestrator/<name>    .../agent/orchestrator/*
+#   analyst       spiffe://example.org/agent/analyst-<team>/<name>  .../agent/analyst-*/*
+#   admin         spiffe://example.org/admin/<name>                 .../admin/*
+#
+# A role check is startswith on the fixed start of the ID, then a count of
+# all its slashes: as many as in the pattern, so that no segment can follow
+# (spiffe://example.org/agent/orchestrator/x/admin is no orchestrator).
+# When you change a pattern, recount. The two builtins cost a fraction of
+# one glob.match call, and OPA indexes rules on startswith (see below).
+# rbac_test.rego pins the edges down.
 
 default allow := false
 
-# Each rule checks the action first, then the pattern: a decision runs one
-# glob match for the caller's capability, not one per role.
+# Each rule checks the call, then the caller's role. OPA's rule index
+# understands the comparisons of input.action and input.operation and
+# startswith: a decision only evaluates the rules whose call and SPIFFE ID
+# prefix can match, usually one. A rule that referred to another rule (a
+# has_role helper, a named set of operations) would add a lookup to every
+# call, so the rules repeat their role checks instead: keep them in step.
 
 # Orchestrators may call search and summarize.
 allow if {
 	input.action in {"search", "summarize"}
-	glob.match(orchestrators, ["/"], input.caller_spiffe_id)
+	id := input.caller_spiffe_id
+	startswith(id, "spiffe://example.org/agent/orchestrator/")
+	strings.count(id, "/") == 5 # the prefix's: <name> has none
 }
 
 # Analysts may call search.
 allow if {
 	input.action == "search"
-	glob.match(analysts, ["/"], input.caller_spiffe_id)
+	id := input.caller_spiffe_id
+	startswith(id, "spiffe://example.org/agent/analyst-")
+	strings.count(id, "/") == 5 # 4 in the prefix, 1 in <team>/<name>
 }
 
 # Admins may call any capability.
 allow if {
 	input.action != ""
-	glob.match(admins, ["/"], input.caller_spiffe_id)
+	id := input.caller_spiffe_id
+	startswith(id, "spiffe://example.org/admin/")
+	strings.count(id, "/") == 4 # the prefix's: <name> has none
 }
 
-# A2A methods on existing tasks and the extended card (input.action is "").
-task_operations := {
-	"GetTask", "ListTasks", "CancelTask", "SubscribeToTask",
-	"CreateTaskPushNotificationConfig", "GetTaskPushNotificationConfig",
-	"ListTaskPushNotificationConfigs", "DeleteTaskPushNotificationConfig",
-	"GetExtendedAgentCard",
+# Every role may call the A2A methods on existing tasks and the extended
+# card (input.action is ""): one rule per role, with the same operations.
+
+allow if {
+	input.action == ""
+	input.operation in {
+		"GetTask", "ListTasks", "CancelTask", "SubscribeToTask",
+		"CreateTaskPushNotificationConfig", "GetTaskPushNotificationConfig",
+		"ListTaskPushNotificationConfigs", "DeleteTaskPushNotificationConfig",
+		"GetExtendedAgentCard",
+	}
+	id := input.caller_spiffe_id
+	startswith(id, "spiffe://example.org/agent/orchestrator/")
+	strings.count(id, "/") == 5
 }
 
 allow if {
 	input.action == ""
-	input.operation in task_operations
-	some role in [orchestrators, analysts, admins]
-	glob.match(role, ["/"], input.caller_spiffe_id)
+	input.operation in {
+		"GetTask", "ListTasks", "CancelTask", "SubscribeToTask",
+		"CreateTaskPushNotificationConfig", "GetTaskPushNotificationConfig",
+		"ListTaskPushNotificationConfigs", "DeleteTaskPushNotificationConfig",
+		"GetExtendedAgentCard",
+	}
+	id := input.caller_spiffe_id
+	startswith(id, "spiffe://example.org/agent/analyst-")
+	strings.count(id, "/") == 5
+}
+
+allow if {
+	input.action == ""
+	input.operation in {
+		"GetTask", "ListTasks", "CancelTask", "SubscribeToTask",
+		"CreateTaskPushNotificationConfig", "GetTaskPushNotificationConfig",
+		"ListTaskPushNotificationConfigs", "DeleteTaskPushNotificationConfig",
+		"GetExtendedAgentCard",
+	}
+	id := input.caller_spiffe_id
+	startswith(id, "spiffe://example.org/admin/")
+	strings.count(id, "/") == 4
 }
