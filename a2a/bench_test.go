@@ -123,20 +123,7 @@ func BenchmarkSendMessage(b *testing.B) {
 				}
 				return nil
 			}
-			if err := do(); err != nil {
-				b.Fatal(err)
-			}
-			b.SetParallelism(8)
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if err := do(); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
+			runParallel(b, do)
 		})
 	}
 }
@@ -147,4 +134,24 @@ func mustCard(b *testing.B) *a2acore.AgentCard {
 		b.Fatal(err)
 	}
 	return card
+}
+
+// runParallel warms up with one call of do, then runs it from 16
+// concurrent callers (8 per CPU) for the benchmark's iterations.
+func runParallel(b *testing.B, do func() error) {
+	b.Helper()
+	if err := do(); err != nil {
+		b.Fatal(err)
+	}
+	b.SetParallelism(8)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := do(); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }

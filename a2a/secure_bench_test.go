@@ -95,20 +95,7 @@ func BenchmarkSecureCall(b *testing.B) {
 				}
 				return err
 			}
-			if err := call(); err != nil {
-				b.Fatal(err)
-			}
-			b.SetParallelism(8)
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if err := call(); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
+			runParallel(b, call)
 		})
 	}
 }
