@@ -69,8 +69,9 @@ type Engine struct {
 	stop context.CancelFunc
 	wg   sync.WaitGroup
 
-	mu   sync.Mutex
-	live map[a2acore.TaskID]*liveTask
+	mu       sync.Mutex
+	live     map[a2acore.TaskID]*liveTask
+	stopping bool // Shutdown or Close began: no new goroutines (guards wg.Add against wg.Wait)
 }
 
 var _ a2asrv.RequestHandler = (*Engine)(nil)
@@ -138,6 +139,7 @@ func (e *Engine) Capabilities() []Capability {
 // Shutdown waits until running handlers finish or ctx ends; then it cancels
 // the rest (their tasks fail with "agent shut down") and waits for them.
 func (e *Engine) Shutdown(ctx context.Context) error {
+	e.beginStop()
 	done := make(chan struct{})
 	go func() { e.wg.Wait(); close(done) }()
 	select {
@@ -153,9 +155,34 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 
 // Close cancels running handlers and waits for them.
 func (e *Engine) Close() error {
+	e.beginStop()
 	e.stop()
 	e.wg.Wait()
 	return nil
+}
+
+// beginStop refuses new task goroutines, so that waiting for the running
+// ones cannot race with starting another.
+func (e *Engine) beginStop() {
+	e.mu.Lock()
+	e.stopping = true
+	e.mu.Unlock()
+}
+
+// goTracked runs f in a goroutine the engine waits for on shutdown, unless
+// the engine is stopping; it reports whether f runs.
+func (e *Engine) goTracked(f func()) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.stopping {
+		return false
+	}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		f()
+	}()
+	return true
 }
 
 // register makes a created task findable by its ID.
@@ -402,9 +429,7 @@ func (e *Engine) run(reqCtx context.Context, lt *liveTask, c Capability, msg *a2
 	lt.cancel, lt.running = cancel, true
 	lt.mu.Unlock()
 	call := &Call{Caller: lt.owner, Capability: c.Name, TaskID: msg.TaskID, ContextID: msg.ContextID, Message: msg, task: lt}
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
+	started := e.goTracked(func() {
 		defer stopOnShutdown()
 		defer cancel()
 		lt.mu.Lock()
@@ -435,7 +460,17 @@ func (e *Engine) run(reqCtx context.Context, lt *liveTask, c Capability, msg *a2
 		if err := lt.apply(ctx, final); err != nil && !errors.Is(err, ErrTaskClosed) {
 			e.log.Error("a2a: cannot record the end of a task", "task_id", string(call.TaskID), "error", err)
 		}
-	}()
+	})
+	if !started { // the agent is shutting down: the handler never runs
+		stopOnShutdown()
+		cancel()
+		lt.mu.Lock()
+		lt.running, lt.cancel = false, nil
+		lt.mu.Unlock()
+		if err := lt.apply(ctx, call.status(a2acore.TaskStateFailed, "agent is shutting down")); err != nil && !errors.Is(err, ErrTaskClosed) {
+			e.log.Error("a2a: cannot record the end of a task", "task_id", string(call.TaskID), "error", err)
+		}
+	}
 }
 
 // invoke runs the handler, turning a panic into an error.

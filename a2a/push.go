@@ -236,9 +236,7 @@ func (e *Engine) startPush(lt *liveTask) {
 	lt.pushing = true
 	lt.mu.Unlock()
 	sub, snap := lt.subscribe()
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
+	if !e.goTracked(func() {
 		defer lt.unsubscribe(sub)
 		for {
 			events, done, err := sub.next(e.base)
@@ -252,7 +250,9 @@ func (e *Engine) startPush(lt *liveTask) {
 				return
 			}
 		}
-	}()
+	}) {
+		lt.unsubscribe(sub) // the engine is stopping: nothing will be pushed
+	}
 }
 
 var errNoPush = a2acore.NewError(a2acore.ErrPushNotificationNotSupported, "push notifications are not supported by this agent")
