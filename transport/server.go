@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agentweave/agentweave-go/internal/growstack"
+
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/agentweave/agentweave-go/identity"
@@ -130,6 +132,7 @@ func (s *Server) Close() error { return s.http.Close() }
 // refused rather than served anonymously.
 func withPeerID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		growstack.Grow()
 		id, err := identity.PeerIDFromConnectionState(r.TLS)
 		if err != nil {
 			http.Error(w, "no verified client identity", http.StatusUnauthorized)
