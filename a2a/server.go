@@ -78,7 +78,7 @@ func NewHandler(e *Engine, card *a2acore.AgentCard, opts HandlerOptions) (http.H
 		compat:   compat,
 		cacheCtl: "max-age=" + strconv.Itoa(int(maxAge.Seconds())),
 		limit:    limit,
-		rpc:      map[string]http.Handler{"1.0": a2asrv.NewJSONRPCHandler(rh, ka), "0.3": a2av0.NewJSONRPCHandler(rh, ka), "": a2asrv.NewJSONRPCHandler(reject)},
+		rpc:      map[string]http.Handler{"1.0": newFastSend(rh, a2asrv.NewJSONRPCHandler(rh, ka)), "0.3": a2av0.NewJSONRPCHandler(rh, ka), "": a2asrv.NewJSONRPCHandler(reject)},
 		rest:     map[string]http.Handler{"1.0": a2asrv.NewRESTHandler(rh, ka), "0.3": a2av0.NewRESTHandler(rh, ka), "": a2asrv.NewRESTHandler(reject)},
 	}
 	return h, nil

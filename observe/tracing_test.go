@@ -345,3 +345,75 @@ func TestTracingExporterNone(t *testing.T) {
 		t.Errorf("span valid %v recording %v, want both", span.SpanContext().IsValid(), span.IsRecording())
 	}
 }
+
+// A recorded server span carries the request's attributes and the response
+// status (an error status for a 5xx); a streaming handler can still flush
+// through the wrapped ResponseWriter.
+func TestServerSpanAttributesAndFlush(t *testing.T) {
+	tr, rec := newTracing(t, 1)
+	srv := httptest.NewServer(tr.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/fail" {
+			http.Error(w, "broken", http.StatusServiceUnavailable)
+			return
+		}
+		if err := http.NewResponseController(w).Flush(); err != nil {
+			t.Errorf("flush through the tracing handler: %v", err)
+		}
+		_, _ = io.WriteString(w, "event\n")
+	}), "rpc"))
+	t.Cleanup(srv.Close)
+	for _, path := range []string{"/ok", "/fail"} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+	}
+	spans := rec.Ended()
+	if len(spans) != 2 {
+		t.Fatalf("%d spans ended, want 2", len(spans))
+	}
+	want := []struct {
+		path  string
+		code  int64
+		error bool
+	}{{"/ok", 200, false}, {"/fail", 503, true}}
+	for i, s := range spans {
+		attrs := map[string]any{}
+		for _, kv := range s.Attributes() {
+			attrs[string(kv.Key)] = kv.Value.AsInterface()
+		}
+		if s.Name() != "rpc" || s.SpanKind() != trace.SpanKindServer {
+			t.Errorf("span %d: name %q kind %v, want rpc server", i, s.Name(), s.SpanKind())
+		}
+		if attrs["url.path"] != want[i].path || attrs["http.request.method"] != "GET" || attrs["http.response.status_code"] != want[i].code {
+			t.Errorf("span %d attributes %v, want path %s, GET, status %d", i, attrs, want[i].path, want[i].code)
+		}
+		if got := s.Status().Code.String() == "Error"; got != want[i].error {
+			t.Errorf("span %d status %v, error want %v", i, s.Status(), want[i].error)
+		}
+	}
+}
+
+// At ratio 0 a request without a sampled parent records nothing, yet the
+// handler sees a valid (unsampled) span context for its logs and peers.
+func TestServerSpanUnsampledRecordsNothing(t *testing.T) {
+	tr, rec := newTracing(t, 0)
+	var sc trace.SpanContext
+	srv := httptest.NewServer(tr.Handler(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		sc = trace.SpanContextFromContext(r.Context())
+	}), ""))
+	t.Cleanup(srv.Close)
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if n := len(rec.Ended()); n != 0 {
+		t.Errorf("%d spans recorded at ratio 0, want none", n)
+	}
+	if !sc.IsValid() || sc.IsSampled() {
+		t.Errorf("handler's span context %v: want valid and unsampled", sc)
+	}
+}

@@ -1,0 +1,305 @@
+package a2a
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"sync"
+
+	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
+	"github.com/a2aproject/a2a-go/v2/a2asrv"
+)
+
+// fastSend serves A2A 1.0 JSON-RPC SendMessage, the call every capability
+// invocation makes, without a2a-go's binding: one decoding pass over the
+// body and one encoding pass for the answer (wire.go), where the binding
+// decodes the envelope, then the parameters, then every part and role
+// again through their UnmarshalJSON methods, and encodes each nested type
+// into an intermediate slice. Everything it is not sure to decode exactly
+// as the binding would — another method, a duplicate or escaped or
+// non-ASCII object key, trailing data, a part with no or two contents —
+// goes to the binding unchanged, so its answers and errors stay a2a-go's.
+// FuzzSendDecoding checks that whatever the fast path accepts, the binding
+// accepts too and decodes to an equal request; errors are written by the
+// binding itself (errorOnly).
+type fastSend struct {
+	rh   a2asrv.RequestHandler
+	next http.Handler // a2a-go's JSON-RPC binding over rh
+	errs http.Handler // a2a-go's JSON-RPC binding over errorOnly
+}
+
+func newFastSend(rh a2asrv.RequestHandler, next http.Handler) *fastSend {
+	return &fastSend{rh: rh, next: next, errs: a2asrv.NewJSONRPCHandler(errorOnly{})}
+}
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func (f *fastSend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		f.next.ServeHTTP(w, r)
+		return
+	}
+	buf := bufPool.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 64<<10 {
+			buf.Reset()
+			bufPool.Put(buf)
+		}
+	}()
+	buf.Reset()
+	_, rerr := buf.ReadFrom(r.Body)
+	body := buf.Bytes()
+	req, id, ok := decodeSend(body)
+	if rerr != nil || !ok {
+		// The binding reads the same bytes (and the same read error,
+		// such as the body limit's).
+		r.Body = replay{io.MultiReader(bytes.NewReader(body), errReader{rerr}), r.Body}
+		f.next.ServeHTTP(w, r)
+		return
+	}
+	ctx, _ := a2asrv.NewCallContext(r.Context(), a2asrv.NewServiceParams(r.Header))
+	res, err := f.rh.SendMessage(ctx, req)
+	if err != nil {
+		f.writeError(w, r, id, err)
+		return
+	}
+	out, err := appendResult(body[:0], id, res) // the request is decoded: reuse its buffer
+	if err != nil {
+		// What the binding does: encoding/json fails the same way, and
+		// the answer is an empty 200.
+		w.Header().Set("Content-Type", "application/json")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(out)
+}
+
+// writeError has a2a-go's binding write err as the answer to request id,
+// so that error codes, messages and details (our denials among them) are
+// exactly the binding's.
+func (f *fastSend) writeError(w http.ResponseWriter, r *http.Request, id any, err error) {
+	idJSON, jerr := json.Marshal(id) // a string, a number or null
+	if jerr != nil {
+		idJSON = []byte("null")
+	}
+	body := make([]byte, 0, 64+len(idJSON))
+	body = append(body, `{"jsonrpc":"2.0","method":"SendMessage","params":{},"id":`...)
+	body = append(body, idJSON...)
+	body = append(body, '}')
+	r = r.WithContext(context.WithValue(r.Context(), failKey{}, err))
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	f.errs.ServeHTTP(w, r)
+}
+
+type failKey struct{}
+
+// errorOnly answers SendMessage with the error in its context.
+type errorOnly struct{ a2asrv.RequestHandler }
+
+func (errorOnly) SendMessage(ctx context.Context, _ *a2acore.SendMessageRequest) (a2acore.SendMessageResult, error) {
+	return nil, ctx.Value(failKey{}).(error)
+}
+
+type replay struct {
+	io.Reader
+	io.Closer
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) {
+	if e.err == nil {
+		return 0, io.EOF
+	}
+	return 0, e.err
+}
+
+// The shapes SendMessage's request decodes into in one pass: a2a-go's
+// types with the custom UnmarshalJSON methods (Part, ContentParts,
+// MessageRole) replaced by plain fields.
+type (
+	wireRequest struct {
+		JSONRPC string      `json:"jsonrpc"`
+		Method  string      `json:"method"`
+		Params  *wireParams `json:"params"`
+		ID      any         `json:"id"`
+	}
+	wireParams struct {
+		Tenant   string                     `json:"tenant"`
+		Config   *a2acore.SendMessageConfig `json:"configuration"`
+		Message  *wireMessage               `json:"message"`
+		Metadata map[string]any             `json:"metadata"`
+	}
+	wireMessage struct {
+		ID             string           `json:"messageId"`
+		ContextID      string           `json:"contextId"`
+		Extensions     []string         `json:"extensions"`
+		Metadata       map[string]any   `json:"metadata"`
+		Parts          []*wirePart      `json:"parts"`
+		ReferenceTasks []a2acore.TaskID `json:"referenceTaskIds"`
+		Role           string           `json:"role"`
+		TaskID         a2acore.TaskID   `json:"taskId"`
+	}
+	wirePart struct {
+		Text      *string        `json:"text"`
+		Raw       *[]byte        `json:"raw"`
+		Data      *any           `json:"data"`
+		URL       *string        `json:"url"`
+		Filename  string         `json:"filename"`
+		MediaType string         `json:"mediaType"`
+		Metadata  map[string]any `json:"metadata"`
+	}
+)
+
+var sendMethod = []byte(`"SendMessage"`)
+
+// decodeSend decodes body if it is a SendMessage request that a2a-go's
+// binding would decode to the same request; ok is false for anything
+// else, which then goes to the binding.
+func decodeSend(body []byte) (req *a2acore.SendMessageRequest, id any, ok bool) {
+	if !bytes.Contains(body, sendMethod) || !plainKeys(body) {
+		return nil, nil, false
+	}
+	var w wireRequest
+	if err := json.Unmarshal(body, &w); err != nil {
+		return nil, nil, false
+	}
+	if w.JSONRPC != "2.0" || w.Method != "SendMessage" || w.Params == nil || w.Params.Message == nil {
+		return nil, nil, false
+	}
+	switch w.ID.(type) {
+	case nil, string, float64:
+	default:
+		return nil, nil, false
+	}
+	m := w.Params.Message
+	msg := &a2acore.Message{
+		ID:             m.ID,
+		ContextID:      m.ContextID,
+		Extensions:     m.Extensions,
+		Metadata:       m.Metadata,
+		ReferenceTasks: m.ReferenceTasks,
+		Role:           a2acore.MessageRole(m.Role),
+		TaskID:         m.TaskID,
+	}
+	if m.Role == "ROLE_UNSPECIFIED" {
+		msg.Role = a2acore.MessageRoleUnspecified
+	}
+	if m.Parts != nil {
+		msg.Parts = make(a2acore.ContentParts, len(m.Parts))
+		for i, p := range m.Parts {
+			if p == nil {
+				continue
+			}
+			part, ok := p.part()
+			if !ok {
+				return nil, nil, false
+			}
+			msg.Parts[i] = part
+		}
+	}
+	return &a2acore.SendMessageRequest{
+		Tenant:   w.Params.Tenant,
+		Config:   w.Params.Config,
+		Message:  msg,
+		Metadata: w.Params.Metadata,
+	}, w.ID, true
+}
+
+// part is a2a.Part.UnmarshalJSON's rule: exactly one content; an empty
+// url counts as none.
+func (p *wirePart) part() (*a2acore.Part, bool) {
+	var content a2acore.PartContent
+	n := 0
+	if p.Text != nil {
+		content, n = a2acore.Text(*p.Text), n+1
+	}
+	if p.Raw != nil {
+		content, n = a2acore.Raw(*p.Raw), n+1
+	}
+	if p.Data != nil {
+		content, n = a2acore.Data{Value: *p.Data}, n+1
+	}
+	if p.URL != nil && *p.URL != "" {
+		content, n = a2acore.URL(*p.URL), n+1
+	}
+	if n != 1 {
+		return nil, false
+	}
+	return &a2acore.Part{Content: content, Filename: p.Filename, MediaType: p.MediaType, Metadata: p.Metadata}, true
+}
+
+// plainKeys reports whether every object key in the JSON text b is plain
+// ASCII without escapes and unique within its object, ignoring ASCII case
+// (encoding/json matches field names case-insensitively). Decoding a
+// duplicate key into a struct merges where a2a-go's nested UnmarshalJSON
+// calls replace, so such bodies, rare and odd, take the binding's path.
+// b need not be valid JSON: json.Unmarshal checks that; plainKeys only
+// has to terminate and not be fooled on valid input.
+func plainKeys(b []byte) bool {
+	const maxDepth, maxKeys = 64, 64
+	var spanBuf [32][2]int
+	var frameBuf [maxDepth]int
+	spans := spanBuf[:0]   // keys of the open objects, innermost last
+	frames := frameBuf[:0] // per open container: its first key's index in spans, -1 for an array
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '{', '[':
+			if len(frames) == maxDepth {
+				return false
+			}
+			f := -1
+			if b[i] == '{' {
+				f = len(spans)
+			}
+			frames = append(frames, f)
+		case '}', ']':
+			if len(frames) == 0 {
+				return false
+			}
+			if f := frames[len(frames)-1]; f >= 0 {
+				spans = spans[:f]
+			}
+			frames = frames[:len(frames)-1]
+		case '"':
+			plain := true
+			j := i + 1
+			for ; j < len(b) && b[j] != '"'; j++ {
+				switch {
+				case b[j] == '\\':
+					plain = false
+					j++
+				case b[j] >= 0x80:
+					plain = false
+				}
+			}
+			if j >= len(b) {
+				return false
+			}
+			k := j + 1
+			for k < len(b) && (b[k] == ' ' || b[k] == '\t' || b[k] == '\n' || b[k] == '\r') {
+				k++
+			}
+			if k < len(b) && b[k] == ':' { // a key
+				if !plain || len(frames) == 0 || frames[len(frames)-1] < 0 {
+					return false
+				}
+				first := frames[len(frames)-1]
+				if len(spans)-first >= maxKeys {
+					return false
+				}
+				key := b[i+1 : j]
+				for _, s := range spans[first:] {
+					if bytes.EqualFold(b[s[0]:s[1]], key) {
+						return false
+					}
+				}
+				spans = append(spans, [2]int{i + 1, j})
+			}
+			i = j
+		}
+	}
+	return true
+}

@@ -1,0 +1,183 @@
+package a2a
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+
+	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
+)
+
+// bindingDecode decodes body as a2a-go's JSON-RPC binding does for
+// SendMessage (a2asrv's jsonrpcHandler.ServeHTTP and onSendMessage): the
+// envelope with a streaming decoder, the parameters as raw JSON decoded
+// again into a2a.SendMessageRequest. ok is false where the binding would
+// answer with an error.
+func bindingDecode(body []byte) (req *a2acore.SendMessageRequest, id any, ok bool) {
+	var env struct {
+		JSONRPC string          `json:"jsonrpc"`
+		Method  string          `json:"method"`
+		Params  json.RawMessage `json:"params,omitempty"`
+		ID      any             `json:"id"`
+	}
+	if err := json.NewDecoder(bytes.NewReader(body)).Decode(&env); err != nil {
+		return nil, nil, false
+	}
+	switch env.ID.(type) {
+	case nil, string, float64:
+	default:
+		return nil, nil, false
+	}
+	if env.JSONRPC != "2.0" || env.Method != "SendMessage" {
+		return nil, nil, false
+	}
+	var r a2acore.SendMessageRequest
+	if err := json.Unmarshal(env.Params, &r); err != nil {
+		return nil, nil, false
+	}
+	return &r, env.ID, true
+}
+
+var sendSeeds = []string{
+	`{"jsonrpc":"2.0","id":"1","method":"SendMessage","params":{"message":{"messageId":"m1","role":"ROLE_USER","parts":[{"data":{"query":"spiffe","limit":3}}],"metadata":{"capability":"search"}}}}`,
+	`{"jsonrpc":"2.0","id":7,"method":"SendMessage","params":{"message":{"messageId":"m","role":"ROLE_UNSPECIFIED","parts":[{"text":"hi <b>&amp;</b>","mediaType":"text/plain","filename":"a.txt","metadata":{"x":[1,2,{"y":null}]}}],"contextId":"c","taskId":"t","extensions":["urn:x"],"referenceTaskIds":["r1","r2"]},"configuration":{"acceptedOutputModes":["text/plain"],"returnImmediately":true,"historyLength":2,"taskPushNotificationConfig":{"url":"https://127.0.0.1/hook","token":"tok","authentication":{"scheme":"Bearer","credentials":"c"}}},"metadata":{"k":"v"},"tenant":"t1"}}`,
+	`{"jsonrpc":"2.0","id":null,"method":"SendMessage","params":{"message":{"messageId":"m","role":"ROLE_AGENT","parts":[{"raw":"aGVsbG8="},{"url":"https://example.org/f","mediaType":"image/png"},null,{"url":"","text":"u"}]}}}`,
+	`{"jsonrpc":"2.0","method":"SendMessage","params":{"message":{"messageId":"m","role":"ROLE_USER","parts":[]}}}`,
+	`{"jsonrpc":"2.0","id":"1","method":"SendMessage","params":{"message":{"messageId":"m","parts":null,"role":null}}}`,
+	` {"JSONRPC":"2.0","ID":"1","Method":"SendMessage","Params":{"Message":{"MessageID":"m","Role":"ROLE_USER","Parts":[{"TEXT":"x"}]}}} `,
+	// What the fast path leaves to the binding.
+	`{"jsonrpc":"2.0","id":"1","method":"SendMessage","params":{"message":{"messageId":"m","role":"ROLE_USER","parts":[{"text":"a","metadata":{"k":1}}],"parts":[{"text":"b"}]}}}`,
+	`{"jsonrpc":"2.0","id":"1","method":"SendMessage","params":{"message":{"messageId":"m","parts":[{"text":"a"}]}},"params":{"message":{"messageId":"n","parts":[{"text":"b"}]}}}`,
+	`{"jsonrpc":"2.0","id":"1","method":"SendMessage","params":{"message":{"messageId":"m","role":"ROLE_USER","parts":[{"text":"a","data":1}]}}}`,
+	`{"jsonrpc":"2.0","id":"1","method":"SendMessage","params":{"message":{"messageId":"m","role":"ROLE_USER","parts":[{}]}}}`,
+	`{"jsonrpc":"2.0","id":"1","method":"SendMessage","params":{"message":{"messageId":"m","role":"ROLE_USER","parts":[{"te\u0078t":"a"}]}}}`,
+	`{"jsonrpc":"2.0","id":"1","method":"SendMessage","params":{"message":{"messageId":"m","role":"ROLE_USER","parts":[{"text":"a"}],"metadata":{"ключ":1}}}}`,
+	`{"jsonrpc":"2.0","id":"1","method":"SendMessage","params":{"message":{"messageId":"m","role":"ROLE_USER","parts":[{"text":"a"}]}}} trailing`,
+	`{"jsonrpc":"2.0","id":{"a":1},"method":"SendMessage","params":{"message":{"messageId":"m"}}}`,
+	`{"jsonrpc":"1.0","id":"1","method":"SendMessage","params":{"message":{"messageId":"m"}}}`,
+	`{"jsonrpc":"2.0","id":"1","method":"GetTask","params":{"id":"SendMessage"}}`,
+	`{"jsonrpc":"2.0","id":"1","method":"SendMessage","params":{"message":{"messageId":"m","role":1}}}`,
+	`{"jsonrpc":"2.0","id":"1","method":"SendMessage","params":"x"}`,
+	`[{"jsonrpc":"2.0","id":"1","method":"SendMessage"}]`,
+}
+
+// FuzzSendDecoding: whatever the fast path decodes, a2a-go's binding
+// accepts too and decodes to an equal request with the same ID.
+func FuzzSendDecoding(f *testing.F) {
+	for _, s := range sendSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, id, ok := decodeSend(body)
+		if !ok {
+			return
+		}
+		ref, refID, refOK := bindingDecode(body)
+		if !refOK {
+			t.Fatalf("the fast path accepted a request the binding refuses: %q", body)
+		}
+		if !reflect.DeepEqual(req, ref) || !reflect.DeepEqual(id, refID) {
+			t.Fatalf("body %q\nfast path: %#v (id %#v)\nbinding:   %#v (id %#v)", body, req, id, ref, refID)
+		}
+	})
+}
+
+// The seeds that must take the fast path do, and the odd ones do not.
+func TestSendDecodingSeeds(t *testing.T) {
+	for i, s := range sendSeeds {
+		_, _, ok := decodeSend([]byte(s))
+		if want := i < 6; ok != want {
+			t.Errorf("seed %d: fast path %v, want %v: %s", i, ok, want, s)
+		}
+	}
+}
+
+// bindingEncode is how a2a-go's binding writes a SendMessage result.
+func bindingEncode(id any, res a2acore.SendMessageResult) ([]byte, error) {
+	var buf bytes.Buffer
+	err := json.NewEncoder(&buf).Encode(struct {
+		JSONRPC string `json:"jsonrpc"`
+		ID      any    `json:"id"`
+		Result  any    `json:"result,omitempty"`
+	}{"2.0", id, a2acore.StreamResponse{Event: res}})
+	return buf.Bytes(), err
+}
+
+// FuzzWireEncoding: the one-pass encoder writes exactly the bytes of
+// a2a-go's, and fails where it fails.
+func FuzzWireEncoding(f *testing.F) {
+	f.Add("task-1", "hello", []byte("raw"), []byte(`{"hits":["a","b"],"n":3}`), "capability", uint32(0))
+	f.Add("t\u2028<&>\"\\\x01\xff", "ünïcödé\t", []byte{}, []byte(`[1,2.5,"x",null,true]`), "", uint32(0xffffffff))
+	f.Add("", "", []byte(nil), []byte(`not json`), "k", uint32(0x5a5a5a5a))
+	f.Add("id", "text", []byte{0, 1, 2}, []byte(`"s"`), "m", uint32(0x12345678))
+	f.Fuzz(func(t *testing.T, s, text string, raw, data []byte, key string, bits uint32) {
+		var value any
+		if err := json.Unmarshal(data, &value); err != nil {
+			value = string(data)
+		}
+		bit := func(n int) bool { return bits>>n&1 == 1 }
+		states := []a2acore.TaskState{"", a2acore.TaskStateCompleted, a2acore.TaskStateWorking, a2acore.TaskState(text)}
+		roles := []a2acore.MessageRole{"", a2acore.MessageRoleUser, a2acore.MessageRoleAgent, a2acore.MessageRole(s)}
+		parts := a2acore.ContentParts{a2acore.NewTextPart(text), a2acore.NewDataPart(value)}
+		if bit(0) {
+			parts = append(parts, &a2acore.Part{Content: a2acore.Raw(raw), Filename: s, MediaType: text})
+		}
+		if bit(1) {
+			parts = append(parts, &a2acore.Part{Content: a2acore.URL(s), Metadata: map[string]any{key: value}}, nil, &a2acore.Part{})
+		}
+		if bit(2) {
+			parts = nil
+		}
+		msg := &a2acore.Message{
+			ID: s, ContextID: text, Role: roles[bits>>3&3], Parts: parts, TaskID: a2acore.TaskID(key),
+		}
+		if bit(5) {
+			msg.Extensions, msg.ReferenceTasks = []string{s, key}, []a2acore.TaskID{a2acore.TaskID(text)}
+			msg.Metadata = map[string]any{key: value, "n": float64(bits)}
+		}
+		var res a2acore.SendMessageResult = msg
+		if !bit(6) {
+			ts := time.Unix(int64(bits)*7919-int64(bits>>20)*1e9, int64(bits%1e9)).In(time.FixedZone("z", int(bits%(26*3600))-13*3600))
+			if bit(7) {
+				ts = time.Date(10000+int(bits%5), 1, 1, 0, 0, 0, 0, time.UTC) // not RFC 3339: both fail
+			}
+			task := &a2acore.Task{
+				ID: a2acore.TaskID(s), ContextID: key,
+				Status: a2acore.TaskStatus{State: states[bits>>8&3]},
+			}
+			if bit(10) {
+				task.Status.Timestamp = &ts
+			}
+			if bit(11) {
+				task.Status.Message = msg
+			}
+			if bit(12) {
+				task.History = []*a2acore.Message{msg, nil}
+			}
+			if bit(13) {
+				task.Artifacts = []*a2acore.Artifact{{ID: a2acore.ArtifactID(key), Name: text, Description: s, Parts: parts, Extensions: []string{key}, Metadata: map[string]any{s: value}}, nil}
+			}
+			if bit(14) {
+				task.Metadata = map[string]any{text: value}
+			}
+			res = task
+		}
+		var id any = s
+		switch bits >> 16 & 3 {
+		case 1:
+			id = float64(bits) / 7
+		case 2:
+			id = nil
+		}
+		want, werr := bindingEncode(id, res)
+		got, gerr := appendResult(nil, id, res)
+		if (werr != nil) != (gerr != nil) {
+			t.Fatalf("a2a-go's encoding error %v, ours %v", werr, gerr)
+		}
+		if werr == nil && !bytes.Equal(got, want) {
+			t.Fatalf("encodings differ\nours:   %s\na2a-go: %s", got, want)
+		}
+	})
+}
