@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -148,16 +150,72 @@ func (c *Call) Chunk(ctx context.Context, id a2acore.ArtifactID, name string, la
 
 // Result adds v as the task's result: an artifact named "result" with one
 // data part holding v's JSON.
+//
+// The artifact holds v as JSON values (map[string]any, []any, string,
+// float64, bool, nil), a copy that later changes to v do not reach: what
+// the caller decodes, what stores keep and what 0.3 clients (which need an
+// object) see.
 func (c *Call) Result(ctx context.Context, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("a2a: result: %w", err)
-	}
-	var value any
-	if err := json.Unmarshal(b, &value); err != nil {
-		return fmt.Errorf("a2a: result: %w", err)
+	value, ok := copyJSON(v, 0)
+	if !ok {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("a2a: result: %w", err)
+		}
+		if err := json.Unmarshal(b, &value); err != nil {
+			return fmt.Errorf("a2a: result: %w", err)
+		}
 	}
 	return c.Artifact(ctx, "result", a2acore.NewDataPart(value))
+}
+
+// copyJSON deep-copies v if it is made of JSON values only and would come
+// back unchanged from a trip through encoding/json (valid UTF-8, finite
+// numbers, bounded depth); ok is false otherwise, and the caller takes
+// that trip instead. A payload echoed back, or built as maps, is copied in
+// a fraction of the time of marshalling and decoding it again.
+func copyJSON(v any, depth int) (any, bool) {
+	if depth > 64 {
+		return nil, false
+	}
+	switch v := v.(type) {
+	case nil, bool:
+		return v, true
+	case string:
+		return v, utf8.ValidString(v)
+	case float64:
+		return v, !math.IsNaN(v) && !math.IsInf(v, 0)
+	case map[string]any:
+		if v == nil {
+			return nil, false // marshals as null: let encoding/json say so
+		}
+		m := make(map[string]any, len(v))
+		for k, e := range v {
+			if !utf8.ValidString(k) {
+				return nil, false
+			}
+			c, ok := copyJSON(e, depth+1)
+			if !ok {
+				return nil, false
+			}
+			m[k] = c
+		}
+		return m, true
+	case []any:
+		if v == nil {
+			return nil, false
+		}
+		s := make([]any, len(v))
+		for i, e := range v {
+			c, ok := copyJSON(e, depth+1)
+			if !ok {
+				return nil, false
+			}
+			s[i] = c
+		}
+		return s, true
+	}
+	return nil, false
 }
 
 // Reply answers the call with a message and no task: SendMessage returns
