@@ -10,7 +10,7 @@
 package growstack
 
 // Size is how much stack [Grow] makes room for.
-const Size = 32 << 10
+const Size = 16 << 10
 
 // Grow makes the calling goroutine's stack at least [Size] bytes.
 //
