@@ -163,7 +163,7 @@ func decodeSend(body []byte) (req *a2acore.SendMessageRequest, id any, ok bool) 
 		return nil, nil, false
 	}
 	var w wireRequest
-	if err := json.Unmarshal(body, &w); err != nil {
+	if !json.Valid(body) || !parseSend(body, &w) {
 		return nil, nil, false
 	}
 	if w.JSONRPC != "2.0" || w.Method != "SendMessage" || w.Params == nil || w.Params.Message == nil {
