@@ -424,6 +424,14 @@ func TestJSONRPCErrors(t *testing.T) {
 		{"unsupported version", `{"jsonrpc":"2.0","id":1,"method":"GetTask","params":{"id":"x"}}`, "2.0", -32009, "A2A-Version"},
 		{"batch request", `[{"jsonrpc":"2.0","id":1,"method":"GetTask","params":{"id":"x"}}]`, "1.0", -32600, "batch requests are not supported"},
 		{"0.3 without header", `{"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{"id":"nope"}}`, "", -32001, ""},
+		{"method not a string", `{"jsonrpc":"2.0","id":1,"method":5}`, "1.0", -32600, "method must be a string, not a JSON number"},
+		{"jsonrpc not a string", `{"jsonrpc":2,"id":1,"method":"GetTask","params":{"id":"x"}}`, "1.0", -32600, "jsonrpc must be a string"},
+		{"request not an object", `"SendMessage"`, "1.0", -32600, "not a JSON string"},
+		{"0.3 method not a string", `{"jsonrpc":"2.0","id":1,"method":["tasks/get"]}`, "", -32600, "method must be a string, not a JSON array"},
+		{"garbage after the request", `{"jsonrpc":"2.0","id":1,"method":"GetTask","params":{"id":"x"}} GetTask`, "1.0", -32700, "not valid JSON"},
+		{"a value then garbage", "2A\x00", "1.0", -32700, "not valid JSON"},
+		{"id out of range", `{"jsonrpc":"2.0","id":1e999,"method":"GetTask","params":{"id":"x"}}`, "1.0", -32600, "id must be a string, a number or null"},
+		{"params of the wrong type", `{"jsonrpc":"2.0","id":1,"method":"GetTask","params":"x"}`, "1.0", -32602, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -449,6 +457,17 @@ func TestBodyLimit(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Errorf("status = %d, want 413", resp.StatusCode)
+	}
+	// Without a Content-Length the limit is found while reading: still 413.
+	req, _ = http.NewRequestWithContext(t.Context(), http.MethodPost, e.base+"/", io.MultiReader(bytes.NewReader(big)))
+	req.Header.Set("A2A-Version", "1.0")
+	resp, err = e.httpClient(aliceID).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if req.ContentLength > 0 || resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("unannounced length %d: status = %d, want 413", req.ContentLength, resp.StatusCode)
 	}
 }
 

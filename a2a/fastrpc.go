@@ -4,39 +4,55 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"sync"
 
 	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
 	"github.com/a2aproject/a2a-go/v2/a2asrv"
 )
 
-// fastSend serves A2A 1.0 JSON-RPC SendMessage, the call every capability
-// invocation makes, without a2a-go's binding: one decoding pass over the
-// body and one encoding pass for the answer (wire.go), where the binding
-// decodes the envelope, then the parameters, then every part and role
-// again through their UnmarshalJSON methods, and encodes each nested type
-// into an intermediate slice. Everything it is not sure to decode exactly
-// as the binding would — another method, a duplicate or escaped or
-// non-ASCII object key, trailing data, a part with no or two contents —
-// goes to the binding unchanged, so its answers and errors stay a2a-go's.
-// FuzzSendDecoding checks that whatever the fast path accepts, the binding
-// accepts too and decodes to an equal request; errors are written by the
-// binding itself (errorOnly).
-type fastSend struct {
-	rh   a2asrv.RequestHandler
-	next http.Handler // a2a-go's JSON-RPC binding over rh
-	errs http.Handler // a2a-go's JSON-RPC binding over errorOnly
+// rpcFront reads a JSON-RPC request before a2a-go's binding does, to fix
+// what the binding gets wrong at the boundary and to take the fast path:
+//
+//   - a batch (a body starting with '[') gets InvalidRequest: one request
+//     per HTTP request keeps every call authorized, audited and bounded on
+//     its own (a2a-go answers InvalidParams, which misleads the client);
+//   - an envelope whose jsonrpc, method or whole body has the wrong JSON
+//     type gets InvalidRequest, as JSON-RPC 2.0 says (a2a-go answers
+//     InvalidParams: the parameters were never looked at);
+//   - with fast set (A2A 1.0), SendMessage, the call every capability
+//     invocation makes, is decoded and answered in one pass each, without
+//     the binding: it decodes the envelope, then the parameters, then every
+//     part and role again through their UnmarshalJSON methods, and encodes
+//     each nested type into an intermediate slice that the enclosing encoder
+//     scans again. Everything the fast path is not sure to decode exactly as
+//     the binding would (another method, a duplicate, escaped or non-ASCII
+//     object key, a part with no or two contents, …) goes to the binding
+//     unchanged, so its answers and errors stay a2a-go's. FuzzSendDecoding
+//     checks that whatever the fast path accepts, the binding accepts too and
+//     decodes to an equal request; errors are written by the binding itself
+//     (errorOnly).
+type rpcFront struct {
+	rh   a2asrv.RequestHandler // nil: no fast path
+	next http.Handler          // a2a-go's JSON-RPC binding
+	errs http.Handler          // a2a-go's JSON-RPC binding over errorOnly
 }
 
-func newFastSend(rh a2asrv.RequestHandler, next http.Handler) *fastSend {
-	return &fastSend{rh: rh, next: next, errs: a2asrv.NewJSONRPCHandler(errorOnly{})}
+func newRPCFront(rh a2asrv.RequestHandler, next http.Handler, fast bool) *rpcFront {
+	f := &rpcFront{next: next}
+	if fast {
+		f.rh, f.errs = rh, a2asrv.NewJSONRPCHandler(errorOnly{})
+	}
+	return f
 }
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-func (f *fastSend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (f *rpcFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		f.next.ServeHTTP(w, r)
 		return
@@ -51,35 +67,113 @@ func (f *fastSend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	buf.Reset()
 	_, rerr := buf.ReadFrom(r.Body)
 	body := buf.Bytes()
-	req, id, ok := decodeSend(body)
-	if rerr != nil || !ok {
-		// The binding reads the same bytes (and the same read error,
-		// such as the body limit's).
-		r.Body = replay{io.MultiReader(bytes.NewReader(body), errReader{rerr}), r.Body}
-		f.next.ServeHTTP(w, r)
+	var tooBig *http.MaxBytesError
+	if errors.As(rerr, &tooBig) {
+		// A body without a length announced: the handler's check of
+		// Content-Length could not refuse it before reading.
+		http.Error(w, fmt.Sprintf("request body is larger than the limit of %d bytes", tooBig.Limit), http.StatusRequestEntityTooLarge)
 		return
 	}
+	if rerr == nil {
+		if isBatch(body) {
+			writeRPCError(w, codeInvalidRequest, "batch requests are not supported: send one JSON-RPC request per HTTP request")
+			return
+		}
+		if f.rh != nil {
+			if req, id, ok := decodeSend(body); ok {
+				f.send(w, r, req, id)
+				return
+			}
+		}
+		if code, msg := envelopeProblem(body); code != 0 {
+			writeRPCError(w, code, msg)
+			return
+		}
+	}
+	// The binding reads the same bytes (and the same read error, such as
+	// the body limit's).
+	r.Body = replay{io.MultiReader(bytes.NewReader(body), errReader{rerr}), r.Body}
+	f.next.ServeHTTP(w, r)
+}
+
+func (f *rpcFront) send(w http.ResponseWriter, r *http.Request, req *a2acore.SendMessageRequest, id any) {
 	ctx, _ := a2asrv.NewCallContext(r.Context(), a2asrv.NewServiceParams(r.Header))
 	res, err := f.rh.SendMessage(ctx, req)
 	if err != nil {
 		f.writeError(w, r, id, err)
 		return
 	}
-	out, err := appendResult(body[:0], id, res) // the request is decoded: reuse its buffer
+	buf := bufPool.Get().(*bytes.Buffer)
+	defer bufPool.Put(buf)
+	out, err := appendResult(buf.AvailableBuffer(), id, res)
+	w.Header().Set("Content-Type", "application/json")
 	if err != nil {
 		// What the binding does: encoding/json fails the same way, and
 		// the answer is an empty 200.
-		w.Header().Set("Content-Type", "application/json")
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(out)
+}
+
+// isBatch reports whether body's first non-space byte is '['.
+func isBatch(body []byte) bool {
+	b := bytes.TrimLeft(body, " \t\r\n")
+	return len(b) > 0 && b[0] == '['
+}
+
+// JSON-RPC 2.0 error codes the front answers with itself.
+const (
+	codeParseError     = -32700
+	codeInvalidRequest = -32600
+)
+
+// envelopeProblem finds what a2a-go's binding answers wrongly: a body that
+// is not one JSON value (the binding's decoder reads the first value and
+// ignores the rest, or answers InvalidParams for "2A…") is a ParseError;
+// a JSON value that does not decode into a JSON-RPC request for a type
+// mismatch — not an object, a jsonrpc or method that is not a string, an
+// id out of range — is an InvalidRequest (the binding says InvalidParams,
+// though no parameter was looked at). code is 0 when the binding answers
+// rightly.
+func envelopeProblem(body []byte) (code int, msg string) {
+	if !json.Valid(body) {
+		err := json.Unmarshal(body, new(any)) // the syntax error, with its offset
+		if err == nil {
+			err = errors.New("not a single JSON value")
+		}
+		return codeParseError, "the request is not valid JSON: " + err.Error()
+	}
+	var env struct {
+		JSONRPC string          `json:"jsonrpc"`
+		Method  string          `json:"method"`
+		Params  json.RawMessage `json:"params,omitempty"`
+		ID      any             `json:"id"`
+	}
+	var te *json.UnmarshalTypeError
+	if err := json.Unmarshal(body, &env); !errors.As(err, &te) {
+		return 0, ""
+	}
+	switch te.Field {
+	case "":
+		return codeInvalidRequest, "a JSON-RPC request is a JSON object, not a JSON " + te.Value
+	case "id":
+		return codeInvalidRequest, "the request's id must be a string, a number or null; " + te.Value + " is not a number this server can represent"
+	}
+	return codeInvalidRequest, "the request's " + te.Field + " must be a string, not a JSON " + te.Value
+}
+
+// writeRPCError answers with a JSON-RPC error and a null id, in the error
+// format both A2A versions share.
+func writeRPCError(w http.ResponseWriter, code int, msg string) {
+	b, _ := json.Marshal(msg) // a string always marshals
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = io.WriteString(w, `{"jsonrpc":"2.0","id":null,"error":{"code":`+strconv.Itoa(code)+`,"message":`+string(b)+"}}\n")
 }
 
 // writeError has a2a-go's binding write err as the answer to request id,
 // so that error codes, messages and details (our denials among them) are
 // exactly the binding's.
-func (f *fastSend) writeError(w http.ResponseWriter, r *http.Request, id any, err error) {
+func (f *rpcFront) writeError(w http.ResponseWriter, r *http.Request, id any, err error) {
 	idJSON, jerr := json.Marshal(id) // a string, a number or null
 	if jerr != nil {
 		idJSON = []byte("null")

@@ -1,13 +1,11 @@
 package a2a
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"iter"
 	"net/http"
 	"net/url"
@@ -78,8 +76,12 @@ func NewHandler(e *Engine, card *a2acore.AgentCard, opts HandlerOptions) (http.H
 		compat:   compat,
 		cacheCtl: "max-age=" + strconv.Itoa(int(maxAge.Seconds())),
 		limit:    limit,
-		rpc:      map[string]http.Handler{"1.0": newFastSend(rh, a2asrv.NewJSONRPCHandler(rh, ka)), "0.3": a2av0.NewJSONRPCHandler(rh, ka), "": a2asrv.NewJSONRPCHandler(reject)},
-		rest:     map[string]http.Handler{"1.0": a2asrv.NewRESTHandler(rh, ka), "0.3": a2av0.NewRESTHandler(rh, ka), "": a2asrv.NewRESTHandler(reject)},
+		rpc: map[string]http.Handler{
+			"1.0": newRPCFront(rh, a2asrv.NewJSONRPCHandler(rh, ka), true),
+			"0.3": newRPCFront(rh, a2av0.NewJSONRPCHandler(rh, ka), false),
+			"":    newRPCFront(nil, a2asrv.NewJSONRPCHandler(reject), false),
+		},
+		rest: map[string]http.Handler{"1.0": a2asrv.NewRESTHandler(rh, ka), "0.3": a2av0.NewRESTHandler(rh, ka), "": a2asrv.NewRESTHandler(reject)},
 	}
 	return h, nil
 }
@@ -116,43 +118,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, h.limit)
 	v := served(requestedVersion(r))
 	if r.URL.Path == "/" {
-		if refuseBatch(w, r) {
-			return
-		}
 		h.rpc[v].ServeHTTP(w, r)
 		return
 	}
 	h.rest[v].ServeHTTP(w, r)
-}
-
-// refuseBatch answers a JSON-RPC batch (a body that starts with '[') with
-// InvalidRequest: one request per HTTP request keeps every call authorized,
-// audited and bounded on its own. (a2a-go answers a batch with
-// InvalidParams, which misleads the client.) It returns true if it answered.
-func refuseBatch(w http.ResponseWriter, r *http.Request) bool {
-	br := bufio.NewReaderSize(r.Body, 64)
-	r.Body = readCloser{br, r.Body}
-	for i := range 64 {
-		b, err := br.Peek(i + 1)
-		if err != nil {
-			return false // short or unreadable: the binding reports it
-		}
-		switch b[i] {
-		case ' ', '\t', '\r', '\n':
-			continue
-		case '[':
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = io.WriteString(w, `{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"batch requests are not supported: send one JSON-RPC request per HTTP request"}}`+"\n")
-			return true
-		}
-		return false
-	}
-	return false
-}
-
-type readCloser struct {
-	io.Reader
-	io.Closer
 }
 
 // requestedVersion is the A2A-Version of the request: header first, then
