@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
+	"strconv"
 
 	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
 )
@@ -276,19 +279,96 @@ func appendStrings(b []byte, ss []string) []byte {
 	return append(b, ']')
 }
 
-// appendValue appends v as encoding/json marshals it.
+// appendValue appends v as encoding/json marshals it. JSON values (what
+// decoding into an interface produces) are written here; anything else,
+// and any value encoding/json would refuse, goes to encoding/json.
 func appendValue(b []byte, v any) ([]byte, error) {
-	switch v := v.(type) {
-	case nil:
-		return append(b, "null"...), nil
-	case string:
-		return appendString(b, v), nil
+	if out, ok := appendJSONValue(b, v, 0); ok {
+		return out, nil
 	}
 	j, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
 	}
 	return append(b, j...), nil
+}
+
+// appendJSONValue writes JSON values as encoding/json does: object keys
+// sorted, floats in its format. ok is false (and b must be discarded) for
+// anything else.
+func appendJSONValue(b []byte, v any, depth int) ([]byte, bool) {
+	if depth > 64 {
+		return b, false
+	}
+	switch v := v.(type) {
+	case nil:
+		return append(b, "null"...), true
+	case bool:
+		return strconv.AppendBool(b, v), true
+	case string:
+		return appendString(b, v), true
+	case float64:
+		return appendFloat(b, v)
+	case map[string]any:
+		if v == nil {
+			return append(b, "null"...), true
+		}
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		b = append(b, '{')
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, k)
+			b = append(b, ':')
+			var ok bool
+			if b, ok = appendJSONValue(b, v[k], depth+1); !ok {
+				return b, false
+			}
+		}
+		return append(b, '}'), true
+	case []any:
+		if v == nil {
+			return append(b, "null"...), true
+		}
+		b = append(b, '[')
+		for i, e := range v {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var ok bool
+			if b, ok = appendJSONValue(b, e, depth+1); !ok {
+				return b, false
+			}
+		}
+		return append(b, ']'), true
+	}
+	return b, false
+}
+
+// appendFloat is encoding/json's float64 format: like ES6, the shortest
+// decimal that round-trips, in exponent form below 1e-6 and from 1e21,
+// with a one-digit negative exponent written without its leading zero.
+func appendFloat(b []byte, f float64) ([]byte, bool) {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return b, false
+	}
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1] // e-07 → e-7
+			b = b[:n-1]
+		}
+	}
+	return b, true
 }
 
 // appendString appends s as a JSON string exactly as encoding/json does

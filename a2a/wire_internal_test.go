@@ -114,6 +114,8 @@ func FuzzWireEncoding(f *testing.F) {
 	f.Add("t\u2028<&>\"\\\x01\xff", "ünïcödé\t", []byte{}, []byte(`[1,2.5,"x",null,true]`), "", uint32(0xffffffff))
 	f.Add("", "", []byte(nil), []byte(`not json`), "k", uint32(0x5a5a5a5a))
 	f.Add("id", "text", []byte{0, 1, 2}, []byte(`"s"`), "m", uint32(0x12345678))
+	f.Add("n", "t", []byte("r"), []byte(`[1e-7,1e21,1e20,123456789012345678901234,-0,0.000001,5e-324,1.7976931348623157e308,-1e-10,{"b":1,"a":{"\u00e9":2,"<":3}}]`), "x", uint32(0x0000a000))
+	f.Add("n", "t", []byte("r"), []byte(`{"z":[],"y":{},"x":[null,true,false,""]}`), "\xff", uint32(0x00007000))
 	f.Fuzz(func(t *testing.T, s, text string, raw, data []byte, key string, bits uint32) {
 		var value any
 		if err := json.Unmarshal(data, &value); err != nil {
