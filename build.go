@@ -168,9 +168,16 @@ func (a *Agent) buildAuthorization(ctx context.Context) error {
 		}
 		authorizer, a.policy.describe = r, "OPA at "+az.OPAEndpoint
 	default:
+		cacheSize := 0 // unset: opa.DefaultCacheSize, as configuration's default
+		if az.CacheSize != nil {
+			cacheSize = *az.CacheSize
+			if cacheSize == 0 {
+				cacheSize = -1 // 0 turns the cache off
+			}
+		}
 		e, err := opa.NewEmbedded(ctx, opa.EmbeddedOptions{
 			Paths: []string{az.PolicyDir}, PolicyPath: az.PolicyPath, ReloadInterval: az.ReloadInterval,
-			CacheSize: az.CacheSize, Logger: a.log,
+			CacheSize: cacheSize, Logger: a.log,
 		})
 		if err != nil {
 			a.metrics.Error(observe.KindPolicy)

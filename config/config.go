@@ -97,9 +97,12 @@ type Authorization struct {
 	// serving). Default 1s; a negative value turns reloading off.
 	ReloadInterval time.Duration `yaml:"reload_interval"`
 	// CacheSize keeps this many decisions per policy revision (in-process
-	// policies only), keyed on the whole input except its time. Default 0:
-	// no cache. Only for policies that do not read the time.
-	CacheSize int `yaml:"cache_size"`
+	// policies only), keyed on the input fields the policy reads. Only
+	// revisions whose decisions cannot depend on the time are cached: no
+	// input.time, no builtin reading the clock, the network or a random
+	// source (decided at load; a revision not cached says why in the log).
+	// Default 10000 with policy_dir; 0 turns the cache off.
+	CacheSize *int `yaml:"cache_size"`
 	// CircuitBreaker guards a remote OPA (opa_endpoint): after
 	// failure_threshold consecutive failures every decision is denied at
 	// once for recovery_timeout, then probes decide whether OPA is back.

@@ -69,6 +69,7 @@ func TestDefaults(t *testing.T) {
 		"idle pool timeout 60s":        cfg.Transport.ConnectionPool.IdleTimeout == 60*time.Second,
 		"tracing off, otlp localhost":  !cfg.Observability.Tracing.Enabled && cfg.Observability.Tracing.Endpoint == "localhost:4317",
 		"policy path agentweave/authz": cfg.Authorization.PolicyPath == "agentweave/authz",
+		"decision cache 10000":         cfg.Authorization.CacheSize != nil && *cfg.Authorization.CacheSize == 10_000,
 	}
 	for name, ok := range checks {
 		if !ok {
@@ -132,6 +133,7 @@ func TestProductionRules(t *testing.T) {
 		"audit sync":     {"authorization:\n  audit:\n    sync: sometimes\n", `authorization.audit.sync: "sometimes" is not every, none or a positive duration`},
 		"rate negative":  {"server:\n  rate_limit: {requests_per_second: -1}\n", "server.rate_limit: requests_per_second and burst must not be negative"},
 		"sample ratio":   {"observability:\n  tracing: {sample_ratio: 1.5}\n", "observability.tracing.sample_ratio: 1.5 is not between 0 and 1"},
+		"cache negative": {"authorization:\n  cache_size: -1\n", "authorization.cache_size: must not be negative"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -141,6 +143,54 @@ func TestProductionRules(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCacheSize: the decision cache is on by default for in-process
+// policies, 0 turns it off, and a remote OPA has none.
+func TestCacheSize(t *testing.T) {
+	t.Parallel()
+	remote := strings.Replace(minimal, "policy_dir: /etc/agentweave/policies", "opa_endpoint: http://127.0.0.1:8181", 1)
+	for _, tt := range []struct {
+		name    string
+		yaml    string
+		env     map[string]string
+		want    *int
+		problem string
+	}{
+		{name: "default", yaml: minimal, want: ptr(10_000)},
+		{name: "off", yaml: minimal + "  cache_size: 0\n", want: ptr(0)},
+		{name: "set", yaml: minimal + "  cache_size: 500\n", want: ptr(500)},
+		{name: "off from the environment", yaml: minimal, env: map[string]string{"AGENTWEAVE_AUTHORIZATION_CACHE_SIZE": "0"}, want: ptr(0)},
+		{name: "remote", yaml: remote},
+		{name: "remote, off", yaml: remote + "  cache_size: 0\n", want: ptr(0)},
+		{name: "remote, set", yaml: remote + "  cache_size: 100\n", problem: "authorization.cache_size: applies to in-process policies"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := parse(t, tt.yaml, tt.env)
+			if tt.problem != "" {
+				if got := strings.Join(problems(t, err), "\n"); !strings.Contains(got, tt.problem) {
+					t.Errorf("problems = %s\nwant one containing %q", got, tt.problem)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.Authorization.CacheSize; (got == nil) != (tt.want == nil) || got != nil && *got != *tt.want {
+				t.Errorf("cache_size = %v, want %v", deref(got), deref(tt.want))
+			}
+		})
+	}
+}
+
+func ptr(n int) *int { return &n }
+
+func deref(p *int) any {
+	if p == nil {
+		return nil
+	}
+	return *p
 }
 
 // mergeYAML adds extra to base: keys of agent, identity or authorization

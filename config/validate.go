@@ -60,6 +60,10 @@ func (c *Config) setDefaults(lookupEnv func(string) (string, bool)) {
 	}
 	orDefault(&c.Authorization.Timeout, time.Second)
 	orDefault(&c.Authorization.ReloadInterval, time.Second)
+	if c.Authorization.CacheSize == nil && c.Authorization.OPAEndpoint == "" {
+		n := 10_000 // opa.DefaultCacheSize
+		c.Authorization.CacheSize = &n
+	}
 	orDefault(&c.Authorization.CircuitBreaker.FailureThreshold, 5)
 	orDefault(&c.Authorization.CircuitBreaker.RecoveryTimeout, 2*time.Second)
 	orDefault(&c.Authorization.CircuitBreaker.SuccessThreshold, 1)
@@ -230,10 +234,10 @@ func (c *Config) validate() []string {
 	if az.Timeout < 0 {
 		p.add("authorization.timeout", "must not be negative")
 	}
-	if az.CacheSize < 0 {
+	if az.CacheSize != nil && *az.CacheSize < 0 {
 		p.add("authorization.cache_size", "must not be negative")
 	}
-	if az.CacheSize > 0 && az.OPAEndpoint != "" {
+	if az.CacheSize != nil && *az.CacheSize > 0 && az.OPAEndpoint != "" {
 		p.add("authorization.cache_size", "applies to in-process policies (policy_dir), not to opa_endpoint")
 	}
 	if az.Provider == "opa" && (az.PolicyDir == "") == (az.OPAEndpoint == "") {

@@ -33,26 +33,39 @@ func reportLatency(b *testing.B, op func() error) {
 // BenchmarkEmbedded decides with the example RBAC policy: "rbac" allows
 // and denies alternately, the others decide one kind of call each (an
 // allowed capability, a denied one, a caller with no role, a task
-// operation). "minimal" is a one-rule policy, the floor of an evaluation;
-// "cached" is RBAC with the decision cache on.
+// operation). "minimal" is a one-rule policy, the floor of an evaluation.
+// These evaluate every time (the decision cache off); the "-cached" ones
+// use the default cache, every decision after the first two a hit: "rbac"
+// (whose key is the caller, the action and the operation) and
+// "context-cached", a policy reading request metadata, whose key holds the
+// metadata's JSON.
 func BenchmarkEmbedded(b *testing.B) {
 	minimal := writeBenchPolicy(b, "package agentweave.authz\n\nallow if input.action == \"search\"\n")
+	tenant := writeBenchPolicy(b, "package agentweave.authz\n\nallow if { input.action == \"search\"; input.context.tenant == \"acme\" }\n")
 	allowed, denied := call(orchestrator, "search"), call(orchestrator, "delete_index")
 	getTask := call(orchestrator, "")
 	getTask.Operation, getTask.TaskID = "GetTask", "t-1"
+	withContext := func(in *authz.Input) *authz.Input {
+		c := *in
+		c.Context = map[string]any{"tenant": "acme", "region": "eu-west-1", "priority": 3.0}
+		return &c
+	}
+	uncached := func(paths ...string) opa.EmbeddedOptions { return opa.EmbeddedOptions{Paths: paths, CacheSize: -1} }
 	for _, bc := range []struct {
 		name string
 		opts opa.EmbeddedOptions
 		ins  []*authz.Input // decided in turn
 		want []bool
 	}{
-		{"rbac", opa.EmbeddedOptions{Paths: []string{rbacDir}}, []*authz.Input{denied, allowed}, []bool{false, true}},
-		{"rbac-allowed", opa.EmbeddedOptions{Paths: []string{rbacDir}}, []*authz.Input{allowed}, []bool{true}},
-		{"rbac-denied", opa.EmbeddedOptions{Paths: []string{rbacDir}}, []*authz.Input{denied}, []bool{false}},
-		{"rbac-no-role", opa.EmbeddedOptions{Paths: []string{rbacDir}}, []*authz.Input{call(searchAgent, "search")}, []bool{false}},
-		{"rbac-task", opa.EmbeddedOptions{Paths: []string{rbacDir}}, []*authz.Input{getTask}, []bool{true}},
-		{"minimal", opa.EmbeddedOptions{Paths: []string{minimal}}, []*authz.Input{denied, allowed}, []bool{false, true}},
-		{"cached", opa.EmbeddedOptions{Paths: []string{rbacDir}, CacheSize: 1024}, []*authz.Input{denied, allowed}, []bool{false, true}},
+		{"rbac", uncached(rbacDir), []*authz.Input{denied, allowed}, []bool{false, true}},
+		{"rbac-allowed", uncached(rbacDir), []*authz.Input{allowed}, []bool{true}},
+		{"rbac-denied", uncached(rbacDir), []*authz.Input{denied}, []bool{false}},
+		{"rbac-no-role", uncached(rbacDir), []*authz.Input{call(searchAgent, "search")}, []bool{false}},
+		{"rbac-task", uncached(rbacDir), []*authz.Input{getTask}, []bool{true}},
+		{"minimal", uncached(minimal), []*authz.Input{denied, allowed}, []bool{false, true}},
+		{"context", uncached(tenant), []*authz.Input{withContext(denied), withContext(allowed)}, []bool{false, true}},
+		{"rbac-cached", opa.EmbeddedOptions{Paths: []string{rbacDir}}, []*authz.Input{denied, allowed}, []bool{false, true}},
+		{"context-cached", opa.EmbeddedOptions{Paths: []string{tenant}}, []*authz.Input{withContext(denied), withContext(allowed)}, []bool{false, true}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			bc.opts.ReloadInterval = -1

@@ -43,8 +43,15 @@
 // The files are polled (every second by default) and a changed policy is
 // prepared and swapped in atomically; a change that does not compile is
 // refused, logged and counted ([Embedded.Stats]) while the last good policy
-// keeps serving. An optional decision cache (EmbeddedOptions.CacheSize) keys
-// on the input without its time: leave it off for policies that read time.
+// keeps serving.
+//
+// Decisions are cached per revision (EmbeddedOptions.CacheSize, default
+// [DefaultCacheSize]) when the revision cannot depend on the time of the
+// call: it does not read input.time and calls no builtin that reads the
+// clock, the network, the environment or a random source (time.now_ns,
+// http.send, rand.intn, io.jwt.decode_verify, …), which is decided when it
+// loads. The key is the input fields the policy reads, so a hit costs a map
+// lookup; a reload starts an empty cache.
 //
 // # Remote
 //

@@ -33,10 +33,19 @@ type EmbeddedOptions struct {
 	// Default (zero) 1s; negative disables hot reload.
 	ReloadInterval time.Duration
 
-	// CacheSize is the number of decisions kept per policy revision, keyed
-	// on the whole input except its time. Default (zero) no cache. Only
-	// enable it for policies that do not read input.time or the clock
-	// (time.now_ns): a cached decision ignores the time of the call.
+	// CacheSize is the number of decisions kept per policy revision,
+	// least recently used first out. Default (zero) DefaultCacheSize, as
+	// for authorization.cache_size; negative turns the cache off.
+	//
+	// Only revisions whose decisions cannot depend on the time of the call
+	// are cached: the policy does not read input.time and calls no builtin
+	// that reads the clock, the network, the environment or a random
+	// source (time.now_ns, http.send, rand.intn, io.jwt.decode_verify, …).
+	// That is decided when the policy loads, and a revision that is not
+	// cached says why in one info log. A cached decision is keyed on the
+	// input fields the policy reads and nothing else, carries the same
+	// Reason and PolicyRevision as a fresh one, and a reload starts an
+	// empty cache.
 	CacheSize int
 
 	// Logger receives reload events. Default slog.Default().
@@ -44,12 +53,13 @@ type EmbeddedOptions struct {
 }
 
 // Embedded evaluates Rego policy in process. The query is prepared once per
-// policy revision; each decision is one evaluation of the prepared query.
-// Embedded is safe for concurrent use.
+// policy revision; each decision is one evaluation of the prepared query,
+// or a lookup in the revision's decision cache (see
+// EmbeddedOptions.CacheSize). Embedded is safe for concurrent use.
 type Embedded struct {
 	ref       policyRef
 	paths     []string
-	cacheSize int
+	cacheSize int // 0: no cache
 	log       *slog.Logger
 
 	cur       atomic.Pointer[policy]
@@ -78,10 +88,17 @@ func NewEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error) {
 	if err != nil {
 		return nil, err
 	}
+	cacheSize := opts.CacheSize
+	switch {
+	case cacheSize == 0:
+		cacheSize = DefaultCacheSize
+	case cacheSize < 0:
+		cacheSize = 0
+	}
 	e := &Embedded{
 		ref:       ref,
 		paths:     append([]string(nil), opts.Paths...),
-		cacheSize: opts.CacheSize,
+		cacheSize: cacheSize,
 		log:       opts.Logger,
 		stop:      func() {},
 		done:      make(chan struct{}),
@@ -103,6 +120,7 @@ func NewEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error) {
 	}
 	e.cur.Store(p)
 	e.lastStats, e.lastHash = stats, s.hash
+	e.noteUncached(p)
 
 	interval := opts.ReloadInterval
 	if interval == 0 {
@@ -125,8 +143,18 @@ func (e *Embedded) compile(ctx context.Context, s *snapshot) (*policy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.cache = newDecisionCache(e.cacheSize)
+	if e.cacheSize > 0 && p.uncached == "" {
+		p.cache = newDecisionCache(e.cacheSize)
+	}
 	return p, nil
+}
+
+// noteUncached logs, once per revision, why a revision is not cached.
+func (e *Embedded) noteUncached(p *policy) {
+	if e.cacheSize > 0 && p.uncached != "" {
+		e.log.Info("opa: decisions of this policy revision are not cached", slog.String("package", e.ref.base.String()),
+			slog.String("revision", p.revision), slog.String("reason", p.uncached))
+	}
 }
 
 // Authorize evaluates the policy with in as the input document. A policy
@@ -141,14 +169,16 @@ func (e *Embedded) Authorize(ctx context.Context, in *authz.Input) (authz.Decisi
 	if in == nil {
 		return denyErr(p.revision, "policy error: no input", errors.New("opa: nil input"))
 	}
-	var key string
+	var (
+		buf    [256]byte
+		key    []byte
+		cached bool // in is cacheable, and key is its key
+	)
 	if p.cache != nil {
-		var err error
-		if key, err = cacheKey(in); err != nil {
-			return denyErr(p.revision, "policy error: encoding input: "+err.Error(), fmt.Errorf("opa: encoding input: %w", err))
-		}
-		if d, ok := p.cache.get(key); ok {
-			return d, nil
+		if key, cached = appendKey(buf[:0], in, p.fields); cached {
+			if d, ok := p.cache.get(key); ok {
+				return d, nil
+			}
 		}
 	}
 	v, err := inputValueOf(in, p.fields)
@@ -160,7 +190,7 @@ func (e *Embedded) Authorize(ctx context.Context, in *authz.Input) (authz.Decisi
 		return denyErr(p.revision, "policy error: "+err.Error(), fmt.Errorf("opa: evaluating %s: %w", e.ref.base, err))
 	}
 	d.PolicyRevision = p.revision
-	if p.cache != nil {
+	if cached {
 		p.cache.put(key, d)
 	}
 	return d, nil
@@ -247,6 +277,7 @@ func (e *Embedded) poll(ctx context.Context) {
 	e.reloads.Add(1)
 	e.log.Info("opa: policy reloaded", slog.String("package", e.ref.base.String()),
 		slog.String("revision", p.revision), slog.String("previous_revision", old.revision))
+	e.noteUncached(p)
 }
 
 func (e *Embedded) refused(err error) {

@@ -38,7 +38,7 @@ func TestInputValueMatchesJSON(t *testing.T) {
 	withTask, withContext, invalid := base, base, base
 	withTask.TaskID = "task-1"
 	withContext.Context = map[string]any{
-		"s": "x", "n": 1.5, "i": 7, "i64": int64(-3), "num": json.Number("12345678901234567890"),
+		"s": "x", "n": 1.5, "million": 1e6, "tiny": 1e-7, "huge": 1e21, "negzero": math.Copysign(0, -1), "i": 7, "i64": int64(-3), "num": json.Number("12345678901234567890"),
 		"b": true, "null": nil, "list": []any{"a", 1.0, []string{"z"}}, "strs": []string{"p", "q"},
 		"obj": map[string]any{"k": map[string]int{"deep": 1}}, "t": time.Unix(0, 0).UTC(), "bytes": []byte("hi"),
 	}
@@ -53,7 +53,7 @@ func TestInputValueMatchesJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Compare(want) != 0 {
+		if got.Compare(want) != 0 || got.String() != want.String() { // numbers equal digit for digit too
 			t.Errorf("%s: inputValue() = %v, want %v", name, got, want)
 		}
 	}
@@ -93,11 +93,62 @@ func FuzzInputDocument(f *testing.F) {
 		if (err != nil) != (wantErr != nil) {
 			t.Fatalf("inputValue() error = %v, encoding/json error = %v", err, wantErr)
 		}
-		if err == nil && got.Compare(want) != 0 {
+		if err == nil && (got.Compare(want) != 0 || got.String() != want.String()) {
 			t.Fatalf("inputValue() = %v\nwant %v", got, want)
 		}
 		if _, errOf := inputValueOf(&in, fieldAction); (errOf != nil) != (err != nil) {
 			t.Fatalf("inputValueOf(action only) error = %v, inputValue() error = %v", errOf, err)
+		}
+	})
+}
+
+// FuzzCacheKey checks the decision cache's key: inputs with equal keys
+// make equal input documents for the fields keyed (a cached decision is
+// the one an evaluation would make), and an input with a key is one the
+// evaluation accepts.
+func FuzzCacheKey(f *testing.F) {
+	f.Add("search", "search", `{"tenant":"acme","n":1000000}`, `{"n":1e6,"tenant":"acme"}`, uint16(allFields))
+	f.Add("a", "a", `{"k":"\ud800"}`, `{"k":"\ufffd"}`, uint16(fieldAction|fieldContext))
+	f.Add("x\xff", "x\ufffd", `{}`, `null`, uint16(fieldCallerSPIFFEID|fieldTaskID))
+	f.Add("a", "a", `{"x":[1,2.50,{"y":null}]}`, `{"x":[1,2.5,{"y":null}]}`, uint16(fieldContext|fieldOperation))
+	f.Fuzz(func(t *testing.T, a, b, ctxA, ctxB string, mask uint16) {
+		fields := inputFields(mask) & allFields &^ fieldTime // a cached policy never reads the time
+		decode := func(s string, useNumber bool) map[string]any {
+			var c map[string]any
+			d := json.NewDecoder(strings.NewReader(s))
+			if useNumber {
+				d.UseNumber()
+			}
+			if d.Decode(&c) != nil {
+				return nil
+			}
+			return c
+		}
+		input := func(s, other, ctx string, useNumber bool) *authz.Input {
+			return &authz.Input{
+				Direction: authz.Direction(s), CallerSPIFFEID: s, CalleeSPIFFEID: other, CallerTrustDomain: s + other,
+				CalleeTrustDomain: other + s, Action: s, Operation: other, TaskID: s, Context: decode(ctx, useNumber),
+				Time: time.Unix(int64(len(s)), 0),
+			}
+		}
+		inA, inB := input(a, b, ctxA, true), input(b, a, ctxB, false)
+		keyA, okA := appendKey(nil, inA, fields)
+		keyB, okB := appendKey(nil, inB, fields)
+		for _, in := range []struct {
+			in *authz.Input
+			ok bool
+		}{{inA, okA}, {inB, okB}} {
+			if _, err := inputValueOf(in.in, fields); in.ok && err != nil {
+				t.Fatalf("appendKey(%+v) ok, inputValueOf() error = %v", in.in, err)
+			}
+		}
+		if !okA || !okB || !bytes.Equal(keyA, keyB) {
+			return
+		}
+		va, _ := inputValueOf(inA, fields)
+		vb, _ := inputValueOf(inB, fields)
+		if va.Compare(vb) != 0 || va.String() != vb.String() {
+			t.Fatalf("equal keys %q for different documents:\n%v\n%v", keyA, va, vb)
 		}
 	})
 }

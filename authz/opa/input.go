@@ -184,6 +184,23 @@ func validUTF8(s string) string {
 	return string([]rune(s))
 }
 
+// jsonFloat formats f as encoding/json does, so that the policy sees a
+// number digit for digit as a remote OPA would (1000000, not 1e+06), and
+// equal JSON encodings of a context make equal input documents (the
+// decision cache relies on it).
+func jsonFloat(f float64) string {
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	var buf [32]byte
+	b := strconv.AppendFloat(buf[:0], f, format, -1, 64)
+	if n := len(b); format == 'e' && n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+		b[n-2], b = b[n-1], b[:n-1] // e-09 → e-9, as encoding/json writes it
+	}
+	return string(b)
+}
+
 // maxDepth bounds the nesting of request metadata (encoding/json has a
 // similar limit when decoding).
 const maxDepth = 1000
@@ -241,7 +258,7 @@ func jsonValue(x any, depth int) (ast.Value, error) {
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			return nil, fmt.Errorf("unsupported number %v", x)
 		}
-		return ast.Number(strconv.FormatFloat(x, 'g', -1, 64)), nil
+		return ast.Number(jsonFloat(x)), nil
 	case int:
 		return ast.Number(strconv.Itoa(x)), nil
 	case int64:

@@ -132,7 +132,8 @@ type policy struct {
 	docs     documents
 	revision string
 	hash     string
-	cache    *decisionCache // nil when caching is off
+	uncached string         // why decisions cannot be cached, "" if they can
+	cache    *decisionCache // nil when they are not
 }
 
 // Query variables of queryFor.
@@ -236,6 +237,7 @@ func (p *policy) prepare(ctx context.Context, query string, opts []func(*rego.Re
 		return err
 	}
 	p.fields = readFields(p.compiler.Modules)
+	p.uncached = uncacheable(p.compiler, p.fields)
 	p.txn, err = p.store.NewTransaction(ctx)
 	return err
 }

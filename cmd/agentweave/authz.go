@@ -74,7 +74,7 @@ policy that answers nothing or fails), 1 when the policy cannot be loaded.`,
 			if err != nil {
 				return err
 			}
-			a, err := opa.NewEmbedded(cmd.Context(), opa.EmbeddedOptions{Paths: policies, PolicyPath: policyPath, ReloadInterval: -1})
+			a, err := opa.NewEmbedded(cmd.Context(), opa.EmbeddedOptions{Paths: policies, PolicyPath: policyPath, ReloadInterval: -1, CacheSize: -1})
 			if err != nil {
 				return err
 			}
@@ -194,7 +194,7 @@ libraries of rules).`,
 			if err := reportTests(cmd.OutOrStdout(), ch); err != nil || policyPath == "" {
 				return err
 			}
-			e, err := opa.NewEmbedded(cmd.Context(), opa.EmbeddedOptions{Paths: args, PolicyPath: policyPath, ReloadInterval: -1})
+			e, err := opa.NewEmbedded(cmd.Context(), opa.EmbeddedOptions{Paths: args, PolicyPath: policyPath, ReloadInterval: -1, CacheSize: -1})
 			if err != nil {
 				return fmt.Errorf("the tests pass, but an agent would refuse this policy: %w", err)
 			}

@@ -450,7 +450,7 @@ func trialOutcome(allow bool) string {
 // decides the trial call.
 func (p *prober) embeddedPolicy(ctx context.Context) (string, error) {
 	az := p.cfg.Authorization
-	e, err := opa.NewEmbedded(ctx, opa.EmbeddedOptions{Paths: []string{az.PolicyDir}, PolicyPath: az.PolicyPath, ReloadInterval: -1})
+	e, err := opa.NewEmbedded(ctx, opa.EmbeddedOptions{Paths: []string{az.PolicyDir}, PolicyPath: az.PolicyPath, ReloadInterval: -1, CacheSize: -1})
 	if err != nil {
 		return "", fmt.Errorf("policies in %s: %w", az.PolicyDir, err)
 	}
