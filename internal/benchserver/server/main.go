@@ -3,7 +3,7 @@
 // standard output once it serves, until SIGINT or SIGTERM.
 //
 //	server -variant plain
-//	server -variant full -config bench.yaml [-cpuprofile full.pprof]
+//	server -variant full -config bench.yaml [-cpuprofile full.pprof] (also writes full.pprof.allocs)
 package main
 
 import (
@@ -53,6 +53,12 @@ func run(ctx context.Context, variant, cfgPath, cpuprofile string) error {
 		defer func() {
 			pprof.StopCPUProfile()
 			_ = f.Close()
+			// Allocations of the whole run, beside the CPU profile:
+			// go tool pprof -sample_index=alloc_objects FILE.allocs
+			if a, err := os.Create(cpuprofile + ".allocs"); err == nil {
+				_ = pprof.Lookup("allocs").WriteTo(a, 0)
+				_ = a.Close()
+			}
 		}()
 	}
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
