@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"time"
@@ -37,8 +38,9 @@ type ClientOptions struct {
 
 // NewClient returns an HTTP client that speaks mTLS with src's SVID and
 // connects only to servers whose SPIFFE ID authorize accepts. Connections
-// are pooled and reused (HTTP/2 where the server offers it). It is safe for
-// concurrent use.
+// are pooled and reused (HTTP/2 where the server offers it), but none
+// outlives the server certificate it was established with: see
+// [NewRoundTripper]. It is safe for concurrent use.
 func NewClient(src identity.Source, authorize spiffeid.Matcher, opts ClientOptions) (*http.Client, error) {
 	rt, err := NewRoundTripper(src, authorize, opts)
 	if err != nil {
@@ -48,6 +50,14 @@ func NewClient(src identity.Source, authorize spiffeid.Matcher, opts ClientOptio
 }
 
 // NewRoundTripper returns the *http.Transport behind [NewClient].
+//
+// Its DialTLSContext dials with its DialContext and TLSClientConfig (read
+// at each dial, so later changes to them apply) and bounds each connection
+// by the server certificate's NotAfter: at that moment the connection fails
+// every read and write, the transport drops it, and later requests go out on
+// a new connection, verified afresh. A request in flight on it then fails
+// (AgentWeave servers ask clients to reconnect shortly before, so with them
+// that does not happen). Replacing DialTLSContext removes this bound.
 func NewRoundTripper(src identity.Source, authorize spiffeid.Matcher, opts ClientOptions) (*http.Transport, error) {
 	cfg, err := ClientTLSConfig(src, authorize, opts.TLSOptions)
 	if err != nil {
@@ -57,7 +67,7 @@ func NewRoundTripper(src identity.Source, authorize spiffeid.Matcher, opts Clien
 	protocols.SetHTTP1(true)
 	protocols.SetHTTP2(true)
 	dialer := &net.Dialer{Timeout: or(opts.DialTimeout, DefaultDialTimeout), KeepAlive: 30 * time.Second}
-	return &http.Transport{
+	t := &http.Transport{
 		DialContext:         dialer.DialContext,
 		TLSClientConfig:     cfg,
 		TLSHandshakeTimeout: or(opts.HandshakeTimeout, DefaultHandshakeTimeout),
@@ -67,7 +77,11 @@ func NewRoundTripper(src identity.Source, authorize spiffeid.Matcher, opts Clien
 		MaxIdleConnsPerHost: or(opts.MaxConnsPerHost, DefaultMaxConnsPerHost),
 		IdleConnTimeout:     or(opts.IdleConnTimeout, DefaultIdleConnTimeout),
 		Proxy:               nil, // never send agent traffic through an HTTP proxy
-	}, nil
+	}
+	t.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return dialTLS(ctx, t, network, addr)
+	}
+	return t, nil
 }
 
 // PeerID returns the verified SPIFFE ID of the server that answered resp.

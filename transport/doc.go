@@ -18,6 +18,15 @@
 // request's context ([identity.PeerIDFromContext]). [NewClient] returns an
 // http.Client that pools and reuses mTLS connections.
 //
+// No connection outlives the certificates it was established with, although
+// HTTP/2 keeps connections open for as long as they are used. The server
+// refuses a request whose connection's client certificate has expired (401,
+// before the handler runs, and the connection is told to close), closes
+// each connection when its client's or its own certificate expires, and
+// shortly before asks the client to reconnect, so that a client that has
+// rotated its SVID loses no request. The client stops using a connection
+// when the server's certificate on it expires.
+//
 //	srv, err := transport.NewServer(src, identity.MatchPatterns(callers...), handler, transport.ServerOptions{})
 //	go srv.Serve(ln)
 //	client, err := transport.NewClient(src, spiffeid.MatchID(serverID), transport.ClientOptions{})

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log"
@@ -54,11 +55,23 @@ type ServerOptions struct {
 
 // Server serves HTTP over mutual TLS. Every request that reaches the handler
 // comes from a peer whose X509-SVID was verified and authorized during the
-// handshake; its SPIFFE ID is in the request context
-// ([identity.PeerIDFromContext]).
+// handshake and is still valid when the request arrives; its SPIFFE ID is in
+// the request context ([identity.PeerIDFromContext]).
+//
+// A connection lives no longer than the certificates it was established
+// with: a request on a connection whose client certificate has expired is
+// refused with 401 Unauthorized and the connection is closed; a connection
+// is closed when its client's or this server's certificate expires, even if
+// idle; shortly before that (a tenth of the certificate's lifetime, at most a
+// minute) its responses ask the client to reconnect, which a client that has
+// rotated its SVID does without losing a request.
 type Server struct {
 	http *http.Server
 	log  *slog.Logger
+	// keepExpired leaves connections open past their certificates' expiry
+	// (requests are still refused): tests set it to reach the per-request
+	// check.
+	keepExpired bool
 }
 
 // NewServer returns a server that presents src's SVID, accepts clients
@@ -76,13 +89,16 @@ func NewServer(src identity.Source, authorize spiffeid.Matcher, handler http.Han
 	if err != nil {
 		return nil, err
 	}
+	if cfg.GetCertificate != nil {
+		cfg.GetCertificate = recordOwn(cfg.GetCertificate)
+	}
 	h2 := &http.HTTP2Config{MaxConcurrentStreams: or(opts.MaxConcurrentStreams, DefaultMaxConcurrentStreams)}
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetHTTP2(true)
 	s := &Server{log: lg}
 	s.http = &http.Server{
-		Handler:           withPeerID(handler),
+		Handler:           withPeerID(handler, lg),
 		TLSConfig:         cfg,
 		ReadHeaderTimeout: or(opts.ReadHeaderTimeout, DefaultReadHeaderTimeout),
 		ReadTimeout:       opts.ReadTimeout,
@@ -92,8 +108,25 @@ func NewServer(src identity.Source, authorize spiffeid.Matcher, handler http.Han
 		HTTP2:             h2,
 		Protocols:         &protocols,
 		ErrorLog:          log.New(errorLogWriter{lg, opts.OnHandshakeError}, "", 0),
+		ConnContext:       connContext,
+		ConnState:         s.connState,
 	}
 	return s, nil
+}
+
+// connState arms each connection's expiry once net/http reports it active,
+// which is after its handshake.
+func (s *Server) connState(c net.Conn, state http.ConnState) {
+	if state != http.StateActive {
+		return
+	}
+	tc, ok := c.(*tls.Conn)
+	if !ok {
+		return
+	}
+	if t, ok := tc.NetConn().(*trackedConn); ok && !t.armed() {
+		t.arm(tc, s.keepExpired)
+	}
 }
 
 func or[T comparable](v, def T) T {
@@ -108,7 +141,7 @@ func or[T comparable](v, def T) T {
 // until [Server.Shutdown] or [Server.Close]. It returns http.ErrServerClosed
 // after a shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	return s.http.ServeTLS(ln, "", "")
+	return s.http.ServeTLS(trackingListener{ln}, "", "")
 }
 
 // ListenAndServe listens on the TCP address addr and serves.
@@ -129,8 +162,12 @@ func (s *Server) Close() error { return s.http.Close() }
 
 // withPeerID puts the verified peer ID in the request context. A request on a
 // connection without one cannot happen through [ServerTLSConfig]; it is
-// refused rather than served anonymously.
-func withPeerID(next http.Handler) http.Handler {
+// refused rather than served anonymously. So is a request on a connection
+// whose client certificate, verified at the handshake, has expired since (or
+// is not valid yet): 401, and the connection is told to close. On a
+// connection that is draining (see [Server]) the response carries
+// "Connection: close", which net/http sends as a graceful GOAWAY on HTTP/2.
+func withPeerID(next http.Handler, lg *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		growstack.Grow()
 		id, err := identity.PeerIDFromConnectionState(r.TLS)
@@ -138,7 +175,16 @@ func withPeerID(next http.Handler) http.Handler {
 			http.Error(w, "no verified client identity", http.StatusUnauthorized)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(identity.WithPeerID(r.Context(), id)))
+		now := time.Now()
+		if leaf := r.TLS.PeerCertificates[0]; now.After(leaf.NotAfter) || now.Before(leaf.NotBefore) {
+			refuseInvalidPeer(w, lg, leaf, id, now)
+			return
+		}
+		ctx := r.Context()
+		if c := trackedConnFrom(ctx); c != nil && c.draining(now) {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r.WithContext(identity.WithPeerID(ctx, id)))
 	})
 }
 
