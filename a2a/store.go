@@ -1,6 +1,7 @@
 package a2a
 
 import (
+	"bytes"
 	"cmp"
 	"container/list"
 	"context"
@@ -145,9 +146,58 @@ type MemoryStore struct {
 
 type memTask struct {
 	owner   spiffeid.ID
-	task    *a2acore.Task
+	task    *a2acore.Task // nil for a finished task kept encoded
 	version int64
 	done    *list.Element // in finished, once the task is terminal
+
+	// A finished task no longer changes: it is kept as its JSON (what
+	// GetTask would answer) and the few fields List filters and sorts on.
+	// The garbage collector marks one byte slice instead of the task's
+	// graph of messages, parts and maps: with thousands of tasks kept, its
+	// mark phases were long enough to show in the agent's p99 latency
+	// (docs/BENCHMARKS.md).
+	blob      []byte
+	contextID string
+	state     a2acore.TaskState
+	updated   time.Time
+}
+
+// kept returns mt with a finished task encoded (when it encodes; a task
+// that does not, such as one holding a NaN, stays as it is).
+func kept(mt memTask) memTask {
+	t := mt.task
+	if t == nil || !t.Status.State.Terminal() {
+		return mt
+	}
+	buf := bufPool.Get().(*bytes.Buffer)
+	defer bufPool.Put(buf)
+	blob, err := appendTask(buf.AvailableBuffer(), t)
+	if err != nil {
+		return mt
+	}
+	mt.blob, mt.task = bytes.Clone(blob), nil // exactly its size: it is kept
+	mt.contextID, mt.state, mt.updated = t.ContextID, t.Status.State, updatedAt(t)
+	return mt
+}
+
+// get returns the task, decoding a kept one (a fresh copy each time).
+func (mt memTask) get() (*a2acore.Task, error) {
+	if mt.task != nil {
+		return mt.task, nil
+	}
+	t := new(a2acore.Task)
+	if err := json.Unmarshal(mt.blob, t); err != nil {
+		return nil, fmt.Errorf("a2a: decoding a stored task: %w", err)
+	}
+	return t, nil
+}
+
+// head returns what List filters and sorts on, without decoding.
+func (mt memTask) head() (contextID string, state a2acore.TaskState, updated time.Time) {
+	if t := mt.task; t != nil {
+		return t.ContextID, t.Status.State, updatedAt(t)
+	}
+	return mt.contextID, mt.state, mt.updated
 }
 
 var _ Store = (*MemoryStore)(nil)
@@ -171,17 +221,18 @@ func (s *MemoryStore) Create(_ context.Context, owner spiffeid.ID, t *a2acore.Ta
 	if len(s.tasks) >= s.limit {
 		s.evictLocked()
 	}
-	s.tasks[t.ID] = s.track(memTask{owner: owner, task: t, version: 1})
+	s.tasks[t.ID] = s.track(t.ID, kept(memTask{owner: owner, task: t, version: 1}))
 	return nil
 }
 
 // track queues a task that is (now) finished for eviction, at the back:
 // it is the most recently finished.
-func (s *MemoryStore) track(mt memTask) memTask {
+func (s *MemoryStore) track(id a2acore.TaskID, mt memTask) memTask {
+	_, state, _ := mt.head()
 	switch {
-	case !mt.task.Status.State.Terminal():
+	case !state.Terminal():
 	case mt.done == nil:
-		mt.done = s.finished.PushBack(mt.task.ID)
+		mt.done = s.finished.PushBack(id)
 	default:
 		s.finished.MoveToBack(mt.done)
 	}
@@ -208,7 +259,7 @@ func (s *MemoryStore) Update(_ context.Context, owner spiffeid.ID, t *a2acore.Ta
 	if mt.version != version {
 		return 0, fmt.Errorf("%w: task %s is at version %d, not %d", ErrConflict, t.ID, mt.version, version)
 	}
-	s.tasks[t.ID] = s.track(memTask{owner: owner, task: t, version: version + 1, done: mt.done})
+	s.tasks[t.ID] = s.track(t.ID, kept(memTask{owner: owner, task: t, version: version + 1, done: mt.done}))
 	return version + 1, nil
 }
 
@@ -220,7 +271,11 @@ func (s *MemoryStore) Get(_ context.Context, owner spiffeid.ID, id a2acore.TaskI
 	if !ok || mt.owner != owner {
 		return nil, 0, fmt.Errorf("%w: %s", a2acore.ErrTaskNotFound, id)
 	}
-	return mt.task, mt.version, nil
+	t, err := mt.get()
+	if err != nil {
+		return nil, 0, err
+	}
+	return t, mt.version, nil
 }
 
 // List implements [Store].
@@ -228,36 +283,46 @@ func (s *MemoryStore) List(_ context.Context, owner spiffeid.ID, q ListQuery) (L
 	if q.PageSize < 1 || q.PageSize > 100 {
 		return ListPage{}, fmt.Errorf("a2a: page size %d is not between 1 and 100", q.PageSize)
 	}
+	type match struct {
+		id      a2acore.TaskID
+		updated time.Time
+		mt      memTask
+	}
 	s.mu.RLock()
-	var match []*a2acore.Task
-	for _, mt := range s.tasks {
-		t := mt.task
+	var matches []match
+	for id, mt := range s.tasks {
+		contextID, state, updated := mt.head()
 		if mt.owner != owner ||
-			(q.ContextID != "" && t.ContextID != q.ContextID) ||
-			(q.State != a2acore.TaskStateUnspecified && t.Status.State != q.State) ||
-			(!q.UpdatedAfter.IsZero() && !updatedAt(t).After(q.UpdatedAfter)) {
+			(q.ContextID != "" && contextID != q.ContextID) ||
+			(q.State != a2acore.TaskStateUnspecified && state != q.State) ||
+			(!q.UpdatedAfter.IsZero() && !updated.After(q.UpdatedAfter)) {
 			continue
 		}
-		match = append(match, t)
+		matches = append(matches, match{id, updated, mt})
 	}
 	s.mu.RUnlock()
-	slices.SortFunc(match, func(a, b *a2acore.Task) int {
-		if c := updatedAt(b).Compare(updatedAt(a)); c != 0 {
+	slices.SortFunc(matches, func(a, b match) int {
+		if c := b.updated.Compare(a.updated); c != 0 {
 			return c
 		}
-		return cmp.Compare(b.ID, a.ID)
+		return cmp.Compare(b.id, a.id)
 	})
-	page := ListPage{Total: len(match)}
-	for _, t := range match {
-		if !q.After.before(updatedAt(t), t.ID) {
+	page := ListPage{Total: len(matches)}
+	var last match
+	for _, m := range matches {
+		if !q.After.before(m.updated, m.id) {
 			continue
 		}
 		if len(page.Tasks) == q.PageSize {
-			last := page.Tasks[len(page.Tasks)-1]
-			page.Next = Cursor{Updated: updatedAt(last), ID: last.ID}
+			page.Next = Cursor{Updated: last.updated, ID: last.id}
 			break
 		}
+		t, err := m.mt.get()
+		if err != nil {
+			return ListPage{}, err
+		}
 		page.Tasks = append(page.Tasks, t)
+		last = m
 	}
 	return page, nil
 }
