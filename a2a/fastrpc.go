@@ -97,8 +97,10 @@ func (f *rpcFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *rpcFront) send(w http.ResponseWriter, r *http.Request, req *a2acore.SendMessageRequest, id any) {
-	ctx, _ := a2asrv.NewCallContext(r.Context(), a2asrv.NewServiceParams(r.Header))
-	res, err := f.rh.SendMessage(ctx, req)
+	// No a2asrv.CallContext, which the binding builds by copying every
+	// header: it is for a2a-go's interceptors and handlers, and the
+	// engine, the only handler here, reads neither.
+	res, err := f.rh.SendMessage(r.Context(), req)
 	if err != nil {
 		f.writeError(w, r, id, err)
 		return
