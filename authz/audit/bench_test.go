@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -78,4 +79,31 @@ func BenchmarkVerify(b *testing.B) {
 			b.Fatal(n, err)
 		}
 	}
+}
+
+// BenchmarkRecordSyncEveryLatency reports the distribution of one record's
+// time with SyncEvery, one decider at a time, a millisecond apart (as at a
+// modest request rate): the floor under the latency of every call an agent
+// with `sync: every` makes, set by the disk's fsync.
+func BenchmarkRecordSyncEveryLatency(b *testing.B) {
+	in, d := input(1), decision(1)
+	l, err := audit.New(fileSink(audit.SyncEvery)(b), audit.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = l.Close() })
+	var took []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		if _, err := l.Record(b.Context(), in, d, time.Millisecond); err != nil {
+			b.Fatal(err)
+		}
+		took = append(took, time.Since(start))
+		b.StopTimer()
+		time.Sleep(time.Millisecond) // the pace of the calls, not a synchronisation
+		b.StartTimer()
+	}
+	slices.Sort(took)
+	b.ReportMetric(float64(took[len(took)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(took[len(took)*99/100].Microseconds()), "p99-µs")
 }
