@@ -469,6 +469,18 @@ func TestBodyLimit(t *testing.T) {
 	if req.ContentLength > 0 || resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Errorf("unannounced length %d: status = %d, want 413", req.ContentLength, resp.StatusCode)
 	}
+	// The same through the HTTP+JSON binding.
+	req, _ = http.NewRequestWithContext(t.Context(), http.MethodPost, e.base+"/message:send", io.MultiReader(bytes.NewReader(big)))
+	req.Header.Set("A2A-Version", "1.0")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err = e.httpClient(aliceID).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("HTTP+JSON, unannounced length: status = %d, want 413", resp.StatusCode)
+	}
 }
 
 func TestListPagination(t *testing.T) {

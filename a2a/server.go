@@ -1,11 +1,13 @@
 package a2a
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"net/http"
 	"net/url"
@@ -121,7 +123,26 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.rpc[v].ServeHTTP(w, r)
 		return
 	}
+	if r.ContentLength < 0 && !readWhole(w, r) {
+		return
+	}
 	h.rest[v].ServeHTTP(w, r)
+}
+
+// readWhole reads a body of unannounced length before the HTTP+JSON
+// binding sees it, so that one over the limit gets 413 (the binding
+// answers 400 ParseError when its decoder hits the limit); the binding
+// then reads the bytes read here. It returns false when it answered.
+func readWhole(w http.ResponseWriter, r *http.Request) bool {
+	var buf bytes.Buffer
+	_, err := buf.ReadFrom(r.Body)
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		http.Error(w, fmt.Sprintf("request body is larger than the limit of %d bytes", tooBig.Limit), http.StatusRequestEntityTooLarge)
+		return false
+	}
+	r.Body = replay{io.MultiReader(&buf, errReader{err}), r.Body}
+	return true
 }
 
 // requestedVersion is the A2A-Version of the request: header first, then
