@@ -30,6 +30,12 @@ func FuzzHandler(f *testing.F) {
 		`{"jsonrpc":"2.0","id":1e999,"method":"GetTask","params":{"id":1}}`,
 		`{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{"message":{"parts":[{"text":"` + strings.Repeat("[", 64) + `"}]}}}`,
 		`{`, ``, `null`, `"x"`,
+		// The JSON-RPC front: envelope types, trailing data, the fast path's
+		// refusals (duplicate, escaped, folded keys).
+		`{"jsonrpc":2,"id":1,"method":"GetTask"}`, `{"jsonrpc":"2.0","id":1,"method":5}`, "2A\x00",
+		`{"jsonrpc":"2.0","id":1,"method":"GetTask","params":{"id":"x"}} {}`,
+		`{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{"message":{"messageId":"m","role":"ROLE_USER","metadata":{"` + a2a.ExtensionURI + `":"echo"},"parts":[{"data":1}],"Parts":[{"text":"x"}]}}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{"message":{"messageId":"m","role":"ROLE_USER","metadata":{"` + a2a.ExtensionURI + `":"echo"},"parts":[{"d\u0061ta":{"q":"\u00e9"}}]}}}`,
 	} {
 		f.Add(seed, "1.0", false)
 		f.Add(seed, "", true)
