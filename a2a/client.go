@@ -470,11 +470,108 @@ func (c *Client) Stream(ctx context.Context, target spiffeid.ID, capability stri
 			yield(nil, err)
 			return
 		}
-		for ev, err := range p.a2aClient().SendStreamingMessage(ctx, &a2acore.SendMessageRequest{Message: CapabilityMessage(capability, payload)}) {
+		events := p.a2aClient().SendStreamingMessage(ctx, &a2acore.SendMessageRequest{Message: CapabilityMessage(capability, payload)})
+		var (
+			taskID   a2acore.TaskID
+			terminal bool
+			resumes  int // in a row, without an event in between
+		)
+		for {
+			var cut error
+			for ev, err := range events {
+				if err != nil {
+					cut = err
+					break
+				}
+				if id, state, ok := taskOf(ev); ok {
+					taskID, terminal, resumes = id, state.Terminal(), 0
+				}
+				if !yield(ev, nil) {
+					return
+				}
+			}
+			if cut == nil {
+				return
+			}
+			if taskID == "" || terminal || resumes == maxResumes || !resumable(ctx, cut) {
+				yield(nil, cut)
+				return
+			}
+			resumes++
+			if !pause(ctx, time.Duration(resumes-1)*50*time.Millisecond) {
+				yield(nil, cut)
+				return
+			}
+			events = c.resume(ctx, p, target, taskID, cut)
+		}
+	}
+}
+
+// maxResumes bounds the resubscriptions of a stream in a row that bring
+// no event.
+const maxResumes = 3
+
+// resume continues the stream of a task whose stream was cut, as the A2A
+// spec has clients do: SubscribeToTask (authorized like any call), which
+// starts with the task as it is; if the task has ended meanwhile, the
+// agent refuses the subscription and the task itself is the last event.
+func (c *Client) resume(ctx context.Context, p *Peer, target spiffeid.ID, taskID a2acore.TaskID, cut error) iter.Seq2[a2acore.Event, error] {
+	return func(yield func(a2acore.Event, error) bool) {
+		if err := c.check(ctx, target, "SubscribeToTask", "", taskID); err != nil {
+			yield(nil, fmt.Errorf("a2a: the stream of task %s was cut (%w); resubscribing was refused: %w", taskID, cut, err))
+			return
+		}
+		for ev, err := range p.a2aClient().SubscribeToTask(ctx, &a2acore.SubscribeToTaskRequest{ID: taskID}) {
+			if errors.Is(err, a2acore.ErrUnsupportedOperation) { // the task has ended
+				if err := c.check(ctx, target, "GetTask", "", taskID); err != nil {
+					yield(nil, fmt.Errorf("a2a: the stream of task %s was cut (%w), and reading the ended task was refused: %w", taskID, cut, err))
+					return
+				}
+				t, err := p.a2aClient().GetTask(ctx, &a2acore.GetTaskRequest{ID: taskID})
+				yield(t, err)
+				return
+			}
 			if !yield(ev, err) || err != nil {
 				return
 			}
 		}
+	}
+}
+
+// taskOf returns the task an event is about, and its state if the event
+// says.
+func taskOf(ev a2acore.Event) (a2acore.TaskID, a2acore.TaskState, bool) {
+	switch ev := ev.(type) {
+	case *a2acore.Task:
+		return ev.ID, ev.Status.State, true
+	case *a2acore.TaskStatusUpdateEvent:
+		return ev.TaskID, ev.Status.State, true
+	case *a2acore.TaskArtifactUpdateEvent:
+		return ev.TaskID, a2acore.TaskStateWorking, true
+	}
+	return "", "", false
+}
+
+// resumable reports whether err cut a stream in transit (a reset stream,
+// a closed connection), rather than being the agent's answer or the
+// caller giving up.
+func resumable(ctx context.Context, err error) bool {
+	var answer *a2acore.Error
+	return ctx.Err() == nil && !errors.As(err, &answer) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+}
+
+// pause waits d, or returns false when ctx ends first.
+func pause(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 

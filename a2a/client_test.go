@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -153,4 +155,85 @@ func TestClientAuthorizesBeforeConnecting(t *testing.T) {
 	if _, err := a2a.NewClient(e.ca.Source(e.ca.CreateX509SVID(aliceID)), a2a.ClientOptions{Resolver: a2a.StaticResolver{}}); err == nil {
 		t.Error("NewClient without an Enforcer succeeded")
 	}
+}
+
+// A stream cut in the middle (a connection closed at a certificate's
+// expiry, a proxy restarting) is resumed: the client resubscribes to the
+// task and the caller sees it through to its end; if the task ended
+// meanwhile, the resumed stream ends with the task as it ended.
+func TestStreamResumesAfterACut(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name  string
+		cutAt a2acore.TaskState // the stream is cut when it carries this state
+		early bool              // the task may finish from the start
+	}{
+		{"while working", a2acore.TaskStateWorking, false},
+		{"at the end", a2acore.TaskStateCompleted, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var cut atomic.Int32 // streams left to cut
+			cut.Store(1)
+			var cuts atomic.Int32
+			e := newEnvWrapped(t, func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+				if r.Header.Get("Accept") == "text/event-stream" && cut.Add(-1) >= 0 {
+					next.ServeHTTP(&cutWriter{ResponseWriter: w, at: string(tt.cutAt), cuts: &cuts}, r)
+					return
+				}
+				next.ServeHTTP(w, r)
+			})
+			var release sync.Once
+			if tt.early {
+				release.Do(func() { close(e.release) })
+			}
+			c := e.agentClient(aliceID, a2a.StaticResolver{agentID: e.base}, 0)
+			var states []a2acore.TaskState
+			var last error
+			tasks := 0
+			for ev, err := range c.Stream(t.Context(), agentID, "slow", nil) {
+				if err != nil {
+					last = err
+					break
+				}
+				switch ev := ev.(type) {
+				case *a2acore.Task:
+					states = append(states, ev.Status.State)
+					if tasks++; tasks == 2 { // the resumed stream's first event
+						release.Do(func() { close(e.release) })
+					}
+				case *a2acore.TaskStatusUpdateEvent:
+					states = append(states, ev.Status.State)
+				}
+			}
+			t.Logf("states %v, cuts %d, error %v", states, cuts.Load(), last)
+			if last != nil || cuts.Load() != 1 || tasks != 2 || states[len(states)-1] != a2acore.TaskStateCompleted {
+				t.Fatalf("stream ended with %v after states %v, %d cuts, %d task snapshots; want it resumed (a second snapshot) to completed after 1 cut", last, states, cuts.Load(), tasks)
+			}
+		})
+	}
+}
+
+// cutWriter aborts the response at the flush of the event that carries
+// the state at.
+type cutWriter struct {
+	http.ResponseWriter
+	at   string
+	cuts *atomic.Int32
+	seen bool
+}
+
+func (w *cutWriter) Write(b []byte) (int, error) {
+	if strings.Contains(string(b), w.at) {
+		w.seen = true
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *cutWriter) Flush() {
+	if w.seen {
+		w.cuts.Add(1)
+		panic(http.ErrAbortHandler)
+	}
+	w.ResponseWriter.(http.Flusher).Flush()
 }

@@ -87,9 +87,19 @@ func capabilities(release <-chan struct{}) []a2a.Capability {
 
 func newEnv(t *testing.T) *env { return newEnvWith(t, nil) }
 
+// newEnvWrapped is newEnv with every A2A request going through wrap.
+func newEnvWrapped(t *testing.T, wrap func(w http.ResponseWriter, r *http.Request, next http.Handler)) *env {
+	return newEnvWithWrap(t, nil, wrap)
+}
+
 // newEnvWith lets a test adjust the engine's options; agentSrc is the
 // agent's own identity (the server's SVID).
 func newEnvWith(t *testing.T, adjust func(o *a2a.EngineOptions, agentSrc identity.Source)) *env {
+	t.Helper()
+	return newEnvWithWrap(t, adjust, nil)
+}
+
+func newEnvWithWrap(t *testing.T, adjust func(o *a2a.EngineOptions, agentSrc identity.Source), wrap func(w http.ResponseWriter, r *http.Request, next http.Handler)) *env {
 	t.Helper()
 	e := &env{t: t, ca: identitytest.NewCA(t, td), release: make(chan struct{})}
 	agentSrc := e.ca.Source(e.ca.CreateX509SVID(agentID))
@@ -113,6 +123,10 @@ func newEnvWith(t *testing.T, adjust func(o *a2a.EngineOptions, agentSrc identit
 					if r.Header.Get("If-None-Match") != "" {
 						e.cardRevalidations.Add(1)
 					}
+				}
+				if wrap != nil {
+					wrap(w, r, h)
+					return
 				}
 				h.ServeHTTP(w, r)
 			})
