@@ -2,7 +2,6 @@ package transport_test
 
 import (
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -65,19 +64,7 @@ func startExpiryServer(t *testing.T, src identity.Source, keepExpired bool) *exp
 	if keepExpired {
 		transport.KeepExpiredConnections(srv)
 	}
-	ln, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		_ = srv.Close()
-		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("Serve() = %v, want http.ErrServerClosed", err)
-		}
-	})
-	es.addr = ln.Addr().String()
+	es.addr = serveLoopback(t, srv)
 	es.url = "https://" + es.addr + "/"
 	return es
 }

@@ -81,6 +81,15 @@ func startServer(t *testing.T, src identity.Source, authorize spiffeid.Matcher, 
 	if err != nil {
 		t.Fatalf("NewServer() error = %v", err)
 	}
+	addr := serveLoopback(t, srv)
+	return &testServer{url: "https://" + addr + "/", addr: addr, log: hl}
+}
+
+// serveLoopback serves srv on a loopback port until the test ends, then
+// checks that Serve returned as a closed server should; it returns the
+// address.
+func serveLoopback(t *testing.T, srv *transport.Server) string {
+	t.Helper()
 	ln, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +102,7 @@ func startServer(t *testing.T, src identity.Source, authorize spiffeid.Matcher, 
 			t.Errorf("Serve() = %v, want http.ErrServerClosed", err)
 		}
 	})
-	return &testServer{url: "https://" + ln.Addr().String() + "/", addr: ln.Addr().String(), log: hl}
+	return ln.Addr().String()
 }
 
 // get returns the body of a GET and the connection state it came over.
