@@ -200,6 +200,14 @@ func denyErr(revision, reason string, err error) (authz.Decision, error) {
 	return authz.Decision{Reason: reason, PolicyRevision: revision}, err
 }
 
+// Cacheable reports whether the decisions of the revision currently
+// serving can be cached (they cannot depend on the time of the call),
+// whether or not a cache is configured; if not, why.
+func (e *Embedded) Cacheable() (ok bool, why string) {
+	p := e.cur.Load()
+	return p.uncached == "", p.uncached
+}
+
 // Revision returns the revision of the policy currently serving.
 func (e *Embedded) Revision() string { return e.cur.Load().revision }
 

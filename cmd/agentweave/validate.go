@@ -459,8 +459,15 @@ func (p *prober) embeddedPolicy(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("policies in %s (revision %s) loaded, but deciding a trial call failed: %w", az.PolicyDir, e.Revision(), err)
 	}
-	return fmt.Sprintf("policies in %s loaded, revision %s, document %s (trial call %s: %s)",
-		az.PolicyDir, e.Revision(), policyDocument(az.PolicyPath), trialOutcome(d.Allow), d.Reason), nil
+	cache := "decisions cached"
+	switch ok, why := e.Cacheable(); {
+	case az.CacheSize != nil && *az.CacheSize == 0:
+		cache = "decision cache off"
+	case !ok:
+		cache = "decisions not cached: " + why
+	}
+	return fmt.Sprintf("policies in %s loaded, revision %s, document %s (trial call %s: %s; %s)",
+		az.PolicyDir, e.Revision(), policyDocument(az.PolicyPath), trialOutcome(d.Allow), d.Reason, cache), nil
 }
 
 // opaServer checks authorization.opa_endpoint: GET /health, then a trial

@@ -340,19 +340,26 @@ func TestValidateProbePolicyDir(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(wrongPackage, "authz.rego"), []byte("package other\n\nallow := true\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	clock := t.TempDir()
+	if err := os.WriteFile(filepath.Join(clock, "authz.rego"), []byte("package agentweave.authz\n\nallow if time.now_ns() < 0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
-		name string
-		dir  string
-		want []string
+		name  string
+		dir   string
+		extra string // more of the authorization section
+		want  []string
 	}{
-		{"rbac", rbac, []string{"ok   authorization: policies in " + rbac + " loaded, revision sha256:", "document data.agentweave.authz (trial call denied: denied by data.agentweave.authz.allow)", "all 4 checks passed"}},
-		{"syntax error", broken, []string{"FAIL authorization: policies in " + broken + ": ", "rego_parse_error", "1 of 4 checks failed"}},
-		{"wrong package", wrongPackage, []string{"FAIL authorization: ", "the policy defines neither data.agentweave.authz.allow nor data.agentweave.authz.decision"}},
+		{"rbac", rbac, "", []string{"ok   authorization: policies in " + rbac + " loaded, revision sha256:", "document data.agentweave.authz (trial call denied: denied by data.agentweave.authz.allow; decisions cached)", "all 4 checks passed"}},
+		{"rbac, cache off", rbac, ", cache_size: 0", []string{"ok   authorization: policies in " + rbac + " loaded", "; decision cache off)"}},
+		{"reads the clock", clock, "", []string{"ok   authorization: policies in " + clock + " loaded", "; decisions not cached: the policy calls time.now_ns"}},
+		{"syntax error", broken, "", []string{"FAIL authorization: policies in " + broken + ": ", "rego_parse_error", "1 of 4 checks failed"}},
+		{"wrong package", wrongPackage, "", []string{"FAIL authorization: ", "the policy defines neither data.agentweave.authz.allow nor data.agentweave.authz.decision"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			out, _, code := runProbe(t, staticIdentity(t, searchID)+fmt.Sprintf("authorization: {policy_dir: %q}\n", tt.dir))
+			out, _, code := runProbe(t, staticIdentity(t, searchID)+fmt.Sprintf("authorization: {policy_dir: %q%s}\n", tt.dir, tt.extra))
 			if wantCode := exitCodeFor(tt.want[0]); code != wantCode {
 				t.Fatalf("exit code = %d, want %d\n%s", code, wantCode, out)
 			}
