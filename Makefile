@@ -124,6 +124,28 @@ generate-check: ## fail if go generate changes anything
 	$(GO) generate ./...
 	git diff --exit-code
 
+# One OCI image per program, built without a container engine by
+# deploy/cmd/image (deploy/image/doc.go says what is in them): each static
+# binary alone at /PROGRAM on an empty base, user 65532:65532. Written as
+# .bin/image/NAME.tar (docker load; crane push FILE REF) and as the OCI
+# layout .bin/image/oci/NAME/ (crane push DIR REF), NAME being agentweave or
+# agentweave-PROGRAM. The same commit makes the same digests
+# (SOURCE_DATE_EPOCH defaults to the commit time). IMAGE_ARCH=arm64 builds
+# for arm64.
+IMAGE_VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+IMAGE_REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+IMAGE_ARCH     ?= amd64
+IMAGE_PROGRAMS := ./cmd/agentweave ./examples/quickstart/search ./examples/quickstart/orchestrator ./examples/conformance
+
+.PHONY: image
+image: ## build the OCI images (one per program) into .bin/image/ without a container engine
+	@mkdir -p $(BIN)/image
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags='-s -w -X main.version=$(IMAGE_VERSION)' -o $(BIN)/image/ $(IMAGE_PROGRAMS)
+	cd deploy && SOURCE_DATE_EPOCH=$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct)} $(GO) run ./cmd/image \
+	  $(foreach p,$(IMAGE_PROGRAMS),--binary $(BIN)/image/$(notdir $(p))) \
+	  --version '$(IMAGE_VERSION)' --revision '$(IMAGE_REVISION)' --platform linux/$(IMAGE_ARCH) \
+	  --out-tar $(BIN)/image --out-layout $(BIN)/image/oci
+
 .PHONY: clean
 clean: ## remove built tools and caches of this repo
 	rm -rf $(BIN) cover.out interop/js/node_modules
