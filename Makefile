@@ -16,13 +16,28 @@ hash = $(shell cat $(1)/go.mod $(1)/go.sum | sha256sum | cut -c1-16)
 SPIRE_STAMP := $(BIN)/.spire-$(call hash,tools)
 OPA_STAMP   := $(BIN)/.opa-$(call hash,tools/opa)
 LINT_STAMP  := $(BIN)/.lint-$(call hash,tools/lint)
+KUBE_STAMP  := $(BIN)/.kube-$(call hash,tools/kube)
+ETCD_STAMP  := $(BIN)/.etcd-$(call hash,tools/etcd)
+PROM_STAMP  := $(BIN)/.promtool-$(call hash,tools/prometheus)
+
+# build-tool DIR NAME WHAT: go build the tool directives of tools/DIR into
+# .bin/, printing progress every 20 s during a cold build.
+define build-tool
+	@mkdir -p $(BIN)
+	@echo "building $(3) into .bin/ ($(4); skipped once built)"
+	@start=$$(date +%s); \
+	 ( cd tools/$(1) && CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w $(5)' -o $(BIN)/ tool ) & pid=$$!; \
+	 while kill -0 $$pid 2>/dev/null; do sleep 20; kill -0 $$pid 2>/dev/null && echo "  ... still building $(2) ($$(( $$(date +%s) - start ))s)"; done; \
+	 wait $$pid; echo "  $(2) built in $$(( $$(date +%s) - start ))s"
+	@rm -f $(BIN)/.$(2)-*; touch $@
+endef
 
 .PHONY: help
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 .PHONY: tools
-tools: $(SPIRE_STAMP) $(OPA_STAMP) $(LINT_STAMP) ## build SPIRE, OPA and golangci-lint into .bin/ (once)
+tools: $(SPIRE_STAMP) $(OPA_STAMP) $(LINT_STAMP) $(KUBE_STAMP) $(ETCD_STAMP) $(PROM_STAMP) ## build SPIRE, OPA, golangci-lint, kube-apiserver, etcd and promtool into .bin/ (once)
 
 $(SPIRE_STAMP):
 	@mkdir -p $(BIN)
@@ -46,6 +61,22 @@ $(LINT_STAMP):
 	cd tools/lint && $(GO) build -o $(BIN)/ tool
 	@rm -f $(BIN)/.lint-*; touch $@
 
+# kube-apiserver and etcd for the chart's API-server tests (deploy/), and
+# promtool for its alert rules. The version ldflags make `kube-apiserver
+# --version` tell the truth (it says v0.0.0-master otherwise).
+KUBE_VERSION_LDFLAGS := -X k8s.io/component-base/version.gitVersion=v1.37.2 -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37
+$(KUBE_STAMP):
+	$(call build-tool,kube,kube,kube-apiserver v1.37.2,cold: about 5 minutes on 2 cores,$(KUBE_VERSION_LDFLAGS))
+
+$(ETCD_STAMP):
+	$(call build-tool,etcd,etcd,etcd v3.7.3,cold: about a minute)
+
+$(PROM_STAMP):
+	$(call build-tool,prometheus,promtool,promtool v0.316.0 (Prometheus 3),cold: about 2 minutes)
+
+.PHONY: kube
+kube: $(KUBE_STAMP) $(ETCD_STAMP) $(PROM_STAMP) ## build kube-apiserver, etcd and promtool into .bin/ (once)
+
 # The official A2A JS SDK for the interop tests (lock file committed).
 JS_STAMP := interop/js/node_modules/.package-lock.json
 $(JS_STAMP): interop/js/package-lock.json
@@ -62,9 +93,18 @@ postgres: ## install PostgreSQL from apt if missing
 	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { echo "installing PostgreSQL from apt"; apt-get update -qq && apt-get install -y -qq postgresql; }
 
 .PHONY: test
-test: tools js postgres ## run every test (-race, shuffled), with real SPIRE and OPA, then a short fuzz pass
+test: tools js postgres ## run every test (-race, shuffled), with real SPIRE, OPA, PostgreSQL and kube-apiserver, then a short fuzz pass
 	AGENTWEAVE_REQUIRE_INFRA=1 $(GO) test -race -shuffle=on -count=1 -timeout 20m $(GOTESTFLAGS) ./...
+	@$(MAKE) --no-print-directory test-deploy
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
+
+# The deploy module (image, chart, monitoring) without -race: its tests drive
+# separate processes (kube-apiserver, etcd, SPIRE, OPA, agents), and -race on
+# Helm, client-go and Prometheus would double a cold compile for no gain.
+.PHONY: test-deploy
+test-deploy: tools ## the deploy module's tests: image, Helm chart on a real kube-apiserver, stand-in pods, monitoring
+	@echo "== deploy module (first compile of Helm, client-go and Prometheus: several minutes cold)"
+	cd deploy && AGENTWEAVE_REQUIRE_INFRA=1 $(GO) test -shuffle=on -count=1 -timeout 30m $(GOTESTFLAGS) ./...
 
 .PHONY: soak
 soak: tools postgres ## the reliability suite at full length (AGENTWEAVE_SOAK=1): minutes per case; make test runs the short version
@@ -80,16 +120,17 @@ fuzz: ## run every Fuzz target for FUZZTIME each (default 3s); a failure prints 
 	  for t in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | sed 's/^func //'); do \
 	    echo "fuzz $$dir $$t ($(FUZZTIME))"; \
 	    log=$$(mktemp); \
-	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$dir > $$log 2>&1 || { cat $$log; rm -f $$log; exit 1; }; \
+	    ( cd $$dir && $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) . ) > $$log 2>&1 || { cat $$log; rm -f $$log; exit 1; }; \
 	    rm -f $$log; \
 	  done; \
 	done
 
 .PHONY: lint
-lint: $(LINT_STAMP) ## go vet, golangci-lint, go mod tidy -diff
+lint: $(LINT_STAMP) ## go vet, golangci-lint, go mod tidy -diff (the SDK module and the deploy module)
 	$(GO) mod tidy -diff
 	$(GO) vet ./...
 	$(BIN)/golangci-lint run ./...
+	cd deploy && $(GO) mod tidy -diff && $(GO) vet ./... && $(BIN)/golangci-lint run ./...
 
 BENCHSTAT := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 BENCHROUNDS ?= 6
@@ -122,6 +163,7 @@ cover: tools js postgres ## test with a coverage profile in cover.out
 .PHONY: generate-check
 generate-check: ## fail if go generate changes anything
 	$(GO) generate ./...
+	cd deploy && $(GO) generate ./...
 	git diff --exit-code
 
 # One OCI image per program, built without a container engine by
