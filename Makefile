@@ -20,13 +20,14 @@ KUBE_STAMP  := $(BIN)/.kube-$(call hash,tools/kube)
 ETCD_STAMP  := $(BIN)/.etcd-$(call hash,tools/etcd)
 PROM_STAMP  := $(BIN)/.promtool-$(call hash,tools/prometheus)
 
-# build-tool DIR NAME WHAT: go build the tool directives of tools/DIR into
-# .bin/, printing progress every 20 s during a cold build.
+# build-tool DIR NAME WHAT HOWLONG LDFLAGS [OUT PKG]: go build the tool
+# directives of tools/DIR (or PKG) into .bin/ (or OUT), printing progress
+# every 20 s during a cold build.
 define build-tool
 	@mkdir -p $(BIN)
 	@echo "building $(3) into .bin/ ($(4); skipped once built)"
 	@start=$$(date +%s); \
-	 ( cd tools/$(1) && CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w $(5)' -o $(BIN)/ tool ) & pid=$$!; \
+	 ( cd tools/$(1) && CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w $(5)' -o $(or $(6),$(BIN)/) $(or $(7),tool) ) & pid=$$!; \
 	 while kill -0 $$pid 2>/dev/null; do sleep 20; kill -0 $$pid 2>/dev/null && echo "  ... still building $(2) ($$(( $$(date +%s) - start ))s)"; done; \
 	 wait $$pid; echo "  $(2) built in $$(( $$(date +%s) - start ))s"
 	@rm -f $(BIN)/.$(2)-*; touch $@
@@ -69,7 +70,7 @@ $(KUBE_STAMP):
 	$(call build-tool,kube,kube,kube-apiserver v1.37.2,cold: about 5 minutes on 2 cores,$(KUBE_VERSION_LDFLAGS))
 
 $(ETCD_STAMP):
-	$(call build-tool,etcd,etcd,etcd v3.7.3,cold: about a minute)
+	$(call build-tool,etcd,etcd,etcd v3.7.3,cold: about a minute,,$(BIN)/etcd,go.etcd.io/etcd/server/v3)
 
 $(PROM_STAMP):
 	$(call build-tool,prometheus,promtool,promtool v0.316.0 (Prometheus 3),cold: about 2 minutes)

@@ -18,6 +18,7 @@ import (
 	"helm.sh/helm/v4/pkg/chart/common"
 	chartv2 "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
+	"helm.sh/helm/v4/pkg/kube"
 	releasev1 "helm.sh/helm/v4/pkg/release/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -109,6 +110,9 @@ func Install(ctx context.Context, kubeconfig, name, namespace string, values map
 	}
 	in := action.NewInstall(cfg)
 	in.ReleaseName, in.Namespace = name, namespace
+	// Wait for hooks only: the chart has none, and whether pods become
+	// ready is the cluster's business, not the install's.
+	in.WaitStrategy = kube.HookOnlyStrategy
 	return run(ctx, in, ch, values)
 }
 
