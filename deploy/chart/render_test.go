@@ -101,6 +101,18 @@ func TestRenderedConfigurationsLoad(t *testing.T) {
 			if id != cfg.Identity.SPIFFEID {
 				t.Errorf("ClusterSPIFFEID issues %s, the configuration expects %s", id, cfg.Identity.SPIFFEID)
 			}
+			// Another release's pod, or a pod of another namespace, is not
+			// selected.
+			other := pod.DeepCopy()
+			other.Labels["app.kubernetes.io/instance"] = "other"
+			if id, err := rel.ClusterSPIFFEID(td, other); err == nil {
+				t.Errorf("the ClusterSPIFFEID selects another release's pod (issuing %s)", id)
+			}
+			other = pod.DeepCopy()
+			other.Namespace = "elsewhere"
+			if id, err := rel.ClusterSPIFFEID(td, other); err == nil {
+				t.Errorf("the ClusterSPIFFEID selects a pod of another namespace (issuing %s)", id)
+			}
 			agent, _ := chart.Container(&pod.Spec, "agent")
 			if got, want := podEnv(t, agent)["SPIFFE_ENDPOINT_SOCKET"], cfg.Identity.SPIFFEEndpoint; got != want {
 				t.Errorf("SPIFFE_ENDPOINT_SOCKET = %q, identity.spiffe_endpoint = %q", got, want)
