@@ -31,6 +31,7 @@ func (a *Agent) buildObservability(ctx context.Context) error {
 	}
 	a.metrics = m
 	a.health = observe.NewHealth()
+	m.ExportReadiness(a.health)
 	tc := a.cfg.Observability.Tracing
 	topts := observe.TracingOptions{
 		Enabled: tc.Enabled, Exporter: tc.Exporter, Endpoint: tc.Endpoint,
@@ -151,8 +152,14 @@ func (a *Agent) buildAuthorization(ctx context.Context) error {
 	switch {
 	case a.opts.authorizer != nil:
 		authorizer, a.policy.describe = a.opts.authorizer, "WithAuthorizer"
+		rev := revisionCustom
+		if authz.IsAllowAll(authorizer) {
+			rev = revisionAllowAll
+		}
+		a.metrics.PolicyRevision(rev)
 	case az.Provider == "allow-all":
 		authorizer, a.policy.describe = authz.AllowAll(), "allow-all (development)"
+		a.metrics.PolicyRevision(revisionAllowAll)
 	case az.OPAEndpoint != "":
 		cb := az.CircuitBreaker
 		r, err := opa.NewRemote(opa.RemoteOptions{
@@ -167,6 +174,7 @@ func (a *Agent) buildAuthorization(ctx context.Context) error {
 			return err
 		}
 		authorizer, a.policy.describe = r, "OPA at "+az.OPAEndpoint
+		a.metrics.PolicyRevision(revisionRemote)
 	default:
 		cacheSize := 0 // unset: opa.DefaultCacheSize, as configuration's default
 		if az.CacheSize != nil {
@@ -202,10 +210,11 @@ func (a *Agent) buildAuthorization(ctx context.Context) error {
 		a.closers = append(a.closers, l.Close)
 		auditor = l
 	}
+	requireAudit := a.cfg.Agent.Environment == config.Production
 	a.enforcer = &authz.Enforcer{
 		Authorizer:   authorizer,
-		Auditor:      meteredAuditor{next: auditor, metrics: a.metrics, log: a.log},
-		RequireAudit: a.cfg.Agent.Environment == config.Production,
+		Auditor:      meteredAuditor{next: auditor, metrics: a.metrics, log: a.log, requireAudit: requireAudit},
+		RequireAudit: requireAudit,
 		LogOnly:      az.DefaultAction == "log-only",
 		Timeout:      az.Timeout,
 		Logger:       a.log,
@@ -246,8 +255,20 @@ func (a *Agent) probePolicy(ctx context.Context, r *opa.Remote) error {
 	}
 }
 
-// watchReloads counts policy reloads and refused changes.
+// The revision agentweave_policy_revision_info names when no embedded
+// policy has one.
+const (
+	revisionRemote   = "remote"    // opa_endpoint: the OPA server knows its revision
+	revisionAllowAll = "allow-all" // provider allow-all, or WithAuthorizer(authz.AllowAll())
+	revisionCustom   = "custom"    // WithAuthorizer
+)
+
+// watchReloads counts policy reloads and refused changes, and keeps
+// agentweave_policy_revision_info on the revision serving (within a
+// second of a reload).
 func (a *Agent) watchReloads(e *opa.Embedded) {
+	revision := e.Revision()
+	a.metrics.PolicyRevision(revision)
 	stop := make(chan struct{})
 	a.closers = append(a.closers, func() error { close(stop); return nil })
 	go func() {
@@ -259,6 +280,10 @@ func (a *Agent) watchReloads(e *opa.Embedded) {
 			case <-stop:
 				return
 			case <-t.C:
+			}
+			if r := e.Revision(); r != revision {
+				revision = r
+				a.metrics.PolicyRevision(r)
 			}
 			ok, failed := e.Stats()
 			for ; okSeen < ok; okSeen++ {
@@ -286,7 +311,7 @@ func (a *Agent) auditLogger() (*audit.Logger, error) {
 			if interval < 0 {
 				policy = audit.SyncNone
 			}
-			f, err := audit.NewFile(ac.Destination, audit.FileOptions{Sync: policy, MaxBytes: *ac.MaxBytes})
+			f, err := audit.NewFile(ac.Destination, audit.FileOptions{Sync: policy, MaxBytes: *ac.MaxBytes, OnSync: a.metrics.AuditSync})
 			if err != nil {
 				return nil, fmt.Errorf("agentweave: authorization.audit.destination: %w", err)
 			}
@@ -304,19 +329,41 @@ func (a *Agent) auditLogger() (*audit.Logger, error) {
 // meteredAuditor counts every decision, records it (when audit is on) and
 // logs denials with their audit ID.
 type meteredAuditor struct {
-	next    authz.Auditor
-	metrics *observe.Metrics
-	log     *slog.Logger
+	next         authz.Auditor
+	metrics      *observe.Metrics
+	log          *slog.Logger
+	requireAudit bool // the Enforcer's RequireAudit: a decision not recorded is denied
 }
 
+// reasonNotAudited is the denials' reason label for an allowed decision
+// the Enforcer denies because its record could not be written (its
+// Reason goes on with the error, which the label leaves out).
+const reasonNotAudited = "audit record could not be written"
+
 func (m meteredAuditor) Audit(ctx context.Context, in *authz.Input, d authz.Decision, latency time.Duration) (string, error) {
-	m.metrics.ObserveDecision(string(in.Direction), d.Allow, latency)
 	var id string
 	var err error
 	if m.next != nil {
 		if id, err = m.next.Audit(ctx, in, d, latency); err != nil {
 			m.metrics.Error(observe.KindAudit)
 		}
+	}
+	// Counted as the Enforcer will decide: an allowed decision whose
+	// record failed is denied when audit is required.
+	allowed, reason := d.Allow, d.Reason
+	if allowed && err != nil && m.requireAudit {
+		allowed, reason = false, reasonNotAudited
+	}
+	m.metrics.ObserveDecision(string(in.Direction), allowed, latency)
+	if !allowed {
+		peer, action := in.CallerSPIFFEID, in.Action
+		if in.Direction == authz.Outbound {
+			peer = in.CalleeSPIFFEID
+		}
+		if action == "" {
+			action = in.Operation
+		}
+		m.metrics.Denied(string(in.Direction), peer, action, reason)
 	}
 	if !d.Allow {
 		m.log.InfoContext(ctx, "call denied", "direction", string(in.Direction), "operation", in.Operation, "action", in.Action,

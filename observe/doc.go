@@ -12,7 +12,17 @@
 // [Metrics.ObserveDecision], [Metrics.Error] and so on. Labels take small
 // fixed sets of values ([Inbound], [CodeOK], [KindPolicy],
 // [ReasonBadCertificate], …) so that no caller can blow up cardinality;
-// anything else is counted as "other". A nil *Metrics records nothing.
+// anything else is counted as "other". [Metrics.Denied] counts denials by
+// peer, action and reason, values from outside, so each of those labels
+// is capped ([MaxDenialCallers], [MaxDenialActions], [MaxDenialReasons],
+// [MaxDenialSeries]) and counts later values as "other". A nil *Metrics
+// records nothing.
+//
+// Some metrics are fed by hooks: [Metrics.AuditSync] is an
+// audit.FileOptions.OnSync (the fsync latency of the audit file),
+// [Metrics.PolicyRevision] names the policy revision serving, and
+// [Metrics.ExportReadiness] makes agentweave_ready run a [Health]'s checks
+// at scrape time, bounded by [ReadyTimeout].
 //
 // # Tracing
 //

@@ -1,9 +1,14 @@
 package observe
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -62,6 +67,26 @@ const (
 	BreakerOpen     = 2
 )
 
+// Caps on agentweave_denials_total, per [Metrics]. Its caller, action and
+// reason labels take values from outside (peers' SPIFFE IDs, capability
+// names, policies' reasons), so each label admits this many distinct
+// values, first come first served, and counts any later value as "other";
+// and at most MaxDenialSeries series are made, a later combination being
+// counted as caller, action and reason "other".
+const (
+	MaxDenialCallers     = 64
+	MaxDenialActions     = 64
+	MaxDenialReasons     = 32
+	MaxDenialSeries      = 1024
+	MaxDenialReasonBytes = 80 // a longer reason is cut to this many bytes (whole UTF-8 characters)
+	maxDenialValueBytes  = 256
+)
+
+// ReadyTimeout bounds how long a scrape waits for the readiness checks
+// behind agentweave_ready (see [Metrics.ExportReadiness]); a check that
+// takes longer counts as not ready.
+const ReadyTimeout = time.Second
+
 const other = "other"
 
 var (
@@ -94,6 +119,10 @@ var (
 		2e-6, 5e-6, 10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3,
 		2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1,
 	}
+	syncBuckets = []float64{
+		50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3,
+		25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1,
+	}
 )
 
 // Metrics records AgentWeave's Prometheus metrics:
@@ -110,15 +139,22 @@ var (
 //	agentweave_tls_handshake_failures_total{reason}           counter
 //	agentweave_policy_reloads_total{result}                   counter, result ok|refused
 //	agentweave_rate_limited_total{direction}                  counter
+//	agentweave_denials_total{direction,caller,action,reason}  counter, see [Metrics.Denied]
+//	agentweave_audit_sync_duration_seconds                    histogram, 50µs–1s, see [Metrics.AuditSync]
+//	agentweave_policy_revision_info{revision}                 gauge, 1 for the revision serving
+//	agentweave_ready                                          gauge, 1 ready, 0 not, see [Metrics.ExportReadiness]
 //
-// Every label takes a small fixed set of values: direction [Inbound] or
-// [Outbound]; operation an A2A method (SendMessage, GetTask, …, and
-// GetAgentCard); code a Code constant ([CodeOK], [CodeDenied], …); kind a
-// Kind constant ([KindIdentity], …); reason a Reason constant
-// ([ReasonBadCertificate], …). Anything else is counted as "other", so no
-// caller, and no peer sending odd method names, can grow the number of
-// series. The exception is the breaker's target: one per configured peer.
-// The small families are exported at zero from the start.
+// Every label but those of agentweave_denials_total takes a small fixed set
+// of values: direction [Inbound] or [Outbound]; operation an A2A method
+// (SendMessage, GetTask, …, and GetAgentCard); code a Code constant
+// ([CodeOK], [CodeDenied], …); kind a Kind constant ([KindIdentity], …);
+// reason a Reason constant ([ReasonBadCertificate], …). Anything else is
+// counted as "other", so no caller, and no peer sending odd method names,
+// can grow the number of series. The exceptions are the breaker's target
+// (one per configured peer), the policy revision (one series at a time),
+// and the denials' caller, action and reason, each capped (see
+// [MaxDenialCallers]). The small families are exported at zero from the
+// start.
 //
 // Label children are resolved once and then reached without locks: a call
 // costs tens of nanoseconds and allocates nothing. All methods are safe for
@@ -139,6 +175,10 @@ type Metrics struct {
 	breakers      *prometheus.GaugeVec
 	svidExpiry    prometheus.Gauge
 	svidRotations prometheus.Counter
+	denials       *denials
+	auditSync     prometheus.Observer
+	revisions     *revisionInfo
+	ready         *readiness
 }
 
 // NewMetrics creates the metrics and registers them on reg. When reg is
@@ -180,10 +220,21 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "agentweave_svid_rotations_total",
 			Help: "X509-SVID rotations.",
 		})
+		denied = counter("agentweave_denials_total",
+			"Denied authorization decisions; caller is the peer (the caller inbound, the callee outbound); caller, action and reason are capped, later values counted as other.",
+			"direction", "caller", "action", "reason")
+		auditSync = prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "agentweave_audit_sync_duration_seconds", Help: "Duration of each fsync of the audit file.", Buckets: syncBuckets,
+		})
+		revisions = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "agentweave_policy_revision_info", Help: "1 for the policy revision serving decisions.",
+		}, []string{"revision"})
+		ready = &readiness{desc: prometheus.NewDesc("agentweave_ready", "1 when the readiness checks pass, 0 otherwise; run at scrape time.", nil, nil)}
 	)
 	cs := []prometheus.Collector{
 		requests, requestTime, decisions, authTime, errs, handshakes, reloads,
 		rateLimited, breakers, connections, svidExpiry, svidRotations,
+		denied, auditSync, revisions, ready,
 	}
 	for i, c := range cs {
 		if err := reg.Register(c); err != nil {
@@ -206,6 +257,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		breakers:      breakers,
 		svidExpiry:    svidExpiry,
 		svidRotations: svidRotations,
+		denials:       newDenials(denied),
+		auditSync:     auditSync,
+		revisions:     &revisionInfo{vec: revisions},
+		ready:         ready,
 	}
 	// Export the small families at zero, so rate() and absence alerts work
 	// before the first event. "other" appears once something unknown is
@@ -344,6 +399,68 @@ func (m *Metrics) RateLimited(direction string) {
 	m.rateLimited.at(directionIndex(direction)).Inc()
 }
 
+// Denied counts one denied authorization decision in
+// agentweave_denials_total. direction is [Inbound] or [Outbound]; peer is
+// the SPIFFE ID of the other side, exported as the caller label: for an
+// inbound decision the caller's, for an outbound one the callee's (this
+// agent is the caller); action is the capability, or the A2A operation
+// when the decision has none (GetTask, GetAgentCard, …); reason is the
+// decision's reason.
+//
+// Values are bounded: each is cut to 256 bytes (a reason to
+// [MaxDenialReasonBytes]) with invalid UTF-8 replaced, the first
+// [MaxDenialCallers] peers, [MaxDenialActions] actions and
+// [MaxDenialReasons] reasons a Metrics sees are exported as they are and
+// any later one as "other", and past [MaxDenialSeries] series a new
+// combination is counted as caller, action and reason "other". Series
+// appear with the first denial that has their labels.
+//
+// Denied takes a lock: it is meant for denials, which are rare or cheap to
+// slow down; allowed decisions only pay [Metrics.ObserveDecision].
+func (m *Metrics) Denied(direction, peer, action, reason string) {
+	if m == nil {
+		return
+	}
+	m.denials.counter(direction, peer, action, reason).Inc()
+}
+
+// AuditSync records one fsync of the audit file in
+// agentweave_audit_sync_duration_seconds, failed or not, and counts a
+// failed one as an error of kind [KindAudit]. It has the signature of
+// audit.FileOptions.OnSync, to be passed as it is.
+func (m *Metrics) AuditSync(d time.Duration, err error) {
+	if m == nil {
+		return
+	}
+	m.auditSync.Observe(d.Seconds())
+	if err != nil {
+		m.Error(KindAudit)
+	}
+}
+
+// PolicyRevision makes revision the one series of
+// agentweave_policy_revision_info (value 1), deleting the previous
+// revision's; "" removes it. Invalid UTF-8 is replaced.
+func (m *Metrics) PolicyRevision(revision string) {
+	if m == nil {
+		return
+	}
+	m.revisions.set(strings.ToValidUTF8(revision, "\uFFFD"))
+}
+
+// ExportReadiness makes agentweave_ready report h's readiness: each scrape
+// runs [Health.Ready] and exports 1 when it is ready, 0 otherwise. A
+// scrape waits at most [ReadyTimeout] for the checks (or the check timeout
+// of h, if shorter); a check still running then counts as not ready.
+// Until ExportReadiness is called (or after it is called with nil),
+// agentweave_ready is not exported.
+func (m *Metrics) ExportReadiness(h *Health) {
+	if m == nil {
+		return
+	}
+	m.ready.health.Store(h)
+}
+
 // Handler serves the metrics in the Prometheus text format. On a nil
 // *Metrics it answers 404.
 func (m *Metrics) Handler() http.Handler {
@@ -351,4 +468,128 @@ func (m *Metrics) Handler() http.Handler {
 		return http.NotFoundHandler()
 	}
 	return promhttp.HandlerFor(m.gatherer, promhttp.HandlerOpts{MaxRequestsInFlight: 4})
+}
+
+// denialKey is one series of agentweave_denials_total.
+type denialKey struct{ direction, caller, action, reason string }
+
+// denials bounds the labels of agentweave_denials_total; see
+// [Metrics.Denied].
+type denials struct {
+	vec *prometheus.CounterVec
+
+	mu                        sync.Mutex // guards below
+	callers, actions, reasons map[string]struct{}
+	series                    map[denialKey]prometheus.Counter
+}
+
+func newDenials(vec *prometheus.CounterVec) *denials {
+	return &denials{
+		vec:     vec,
+		callers: map[string]struct{}{},
+		actions: map[string]struct{}{},
+		reasons: map[string]struct{}{},
+		series:  map[denialKey]prometheus.Counter{},
+	}
+}
+
+// counter returns the child counting a denial with these values, bounded.
+func (d *denials) counter(direction, caller, action, reason string) prometheus.Counter {
+	direction = directionValues[directionIndex(direction)]
+	caller = clip(caller, maxDenialValueBytes)
+	action = clip(action, maxDenialValueBytes)
+	reason = clip(reason, MaxDenialReasonBytes)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	k := denialKey{
+		direction: direction,
+		caller:    admit(d.callers, caller, MaxDenialCallers),
+		action:    admit(d.actions, action, MaxDenialActions),
+		reason:    admit(d.reasons, reason, MaxDenialReasons),
+	}
+	if c, ok := d.series[k]; ok {
+		return c
+	}
+	if len(d.series) >= MaxDenialSeries {
+		k = denialKey{direction: direction, caller: other, action: other, reason: other}
+		if c, ok := d.series[k]; ok {
+			return c
+		}
+	}
+	c := d.vec.WithLabelValues(k.direction, k.caller, k.action, k.reason)
+	d.series[k] = c
+	return c
+}
+
+// admit returns v if it is in seen or seen has room for it (then adding
+// it), "other" otherwise.
+func admit(seen map[string]struct{}, v string, limit int) string {
+	if _, ok := seen[v]; ok {
+		return v
+	}
+	if len(seen) >= limit {
+		return other
+	}
+	seen[v] = struct{}{}
+	return v
+}
+
+// clip returns s as valid UTF-8 of at most n bytes, cut at a character
+// boundary.
+func clip(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// revisionInfo keeps agentweave_policy_revision_info at one series.
+type revisionInfo struct {
+	vec *prometheus.GaugeVec
+
+	mu  sync.Mutex // guards cur
+	cur string
+}
+
+func (r *revisionInfo) set(revision string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if revision == r.cur {
+		return
+	}
+	if r.cur != "" {
+		r.vec.DeleteLabelValues(r.cur)
+	}
+	if revision != "" {
+		r.vec.WithLabelValues(revision).Set(1)
+	}
+	r.cur = revision
+}
+
+// readiness exports agentweave_ready from a [Health], at scrape time.
+type readiness struct {
+	desc   *prometheus.Desc
+	health atomic.Pointer[Health]
+}
+
+// Describe implements prometheus.Collector.
+func (r *readiness) Describe(ch chan<- *prometheus.Desc) { ch <- r.desc }
+
+// Collect implements prometheus.Collector.
+func (r *readiness) Collect(ch chan<- prometheus.Metric) {
+	h := r.health.Load()
+	if h == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), ReadyTimeout)
+	defer cancel()
+	v := 0.0
+	if h.Ready(ctx).Status == StatusReady {
+		v = 1
+	}
+	ch <- prometheus.MustNewConstMetric(r.desc, prometheus.GaugeValue, v)
 }

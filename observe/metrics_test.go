@@ -1,12 +1,15 @@
 package observe_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -202,6 +205,10 @@ func TestMetricsNil(t *testing.T) {
 	m.HandshakeFailed(observe.ReasonTimeout)
 	m.PolicyReload(false)
 	m.RateLimited(observe.Outbound)
+	m.Denied(observe.Inbound, "spiffe://example.org/a", "search", "no")
+	m.AuditSync(time.Millisecond, errors.New("sync failed"))
+	m.PolicyRevision("v1")
+	m.ExportReadiness(observe.NewHealth())
 	srv, err := observe.ServeAdmin(t.Context(), "127.0.0.1:0", m.Handler())
 	if err != nil {
 		t.Fatal(err)
@@ -284,11 +291,15 @@ func TestMetricsConcurrent(t *testing.T) {
 				m.ObserveDecision(observe.Inbound, true, time.Microsecond)
 				m.ConnOpened()
 				m.ConnClosed()
+				m.Denied(observe.Inbound, "spiffe://example.org/a", "search", "no")
 			}
 		})
 	}
 	wg.Wait()
 	fams := scrape(t, m)
+	if got, _ := sample(fams, "agentweave_denials_total", "direction", "inbound", "caller", "spiffe://example.org/a", "action", "search", "reason", "no"); got != workers*calls {
+		t.Errorf("denials_total = %v, want %d", got, workers*calls)
+	}
 	if got, _ := sample(fams, "agentweave_requests_total", "direction", "inbound", "operation", "ListTasks", "code", "ok"); got != workers*calls {
 		t.Errorf("requests_total = %v, want %d", got, workers*calls)
 	}
@@ -348,5 +359,250 @@ func BenchmarkWithLabelValues(b *testing.B) {
 	for b.Loop() {
 		c.WithLabelValues(observe.Inbound, "SendMessage", observe.CodeOK).Inc()
 		h.WithLabelValues(observe.Inbound, "SendMessage").Observe(150e-6)
+	}
+}
+
+// series returns the label sets of family name, each as name=value pairs
+// joined by commas, with their values.
+func series(fams map[string]*dto.MetricFamily, name string) map[string]float64 {
+	out := map[string]float64{}
+	for _, m := range fams[name].GetMetric() {
+		var labels []string
+		for _, l := range m.GetLabel() {
+			labels = append(labels, l.GetName()+"="+l.GetValue())
+		}
+		v := m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		out[strings.Join(labels, ",")] = v
+	}
+	return out
+}
+
+func TestDenied(t *testing.T) {
+	t.Parallel()
+	m, err := observe.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fams := scrape(t, m); fams["agentweave_denials_total"] != nil {
+		t.Errorf("agentweave_denials_total exported before any denial: %v", series(fams, "agentweave_denials_total"))
+	}
+	const orch, search = "spiffe://example.org/agent/orchestrator/production", "spiffe://example.org/agent/search/production"
+	long := strings.Repeat("é", 50) // 100 bytes: cut at 80, between two characters
+	m.Denied(observe.Inbound, orch, "search", "not allowed")
+	m.Denied(observe.Inbound, orch, "search", "not allowed")
+	m.Denied(observe.Outbound, search, "GetAgentCard", "reporters may not call out")
+	m.Denied(observe.Inbound, orch, "bad\xffname", long)
+	m.Denied("sideways", orch, "search", "not allowed")
+
+	got := series(scrape(t, m), "agentweave_denials_total")
+	want := map[string]float64{
+		"action=search,caller=" + orch + ",direction=inbound,reason=not allowed":                         2,
+		"action=GetAgentCard,caller=" + search + ",direction=outbound,reason=reporters may not call out": 1,
+		"action=bad\uFFFDname,caller=" + orch + ",direction=inbound,reason=" + long[:80]:                 1,
+		"action=search,caller=" + orch + ",direction=other,reason=not allowed":                           1,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("agentweave_denials_total (-want +got):\n%s", diff)
+	}
+}
+
+// TestDeniedCaps: past each label's cap, new values are counted as
+// "other"; values already seen keep their series; past the series cap, a
+// new combination is counted with all three labels "other".
+func TestDeniedCaps(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		limit int
+		label string
+		deny  func(m *observe.Metrics, v string)
+	}{
+		{"callers", observe.MaxDenialCallers, "caller", func(m *observe.Metrics, v string) { m.Denied(observe.Inbound, v, "search", "no") }},
+		{"actions", observe.MaxDenialActions, "action", func(m *observe.Metrics, v string) { m.Denied(observe.Inbound, "spiffe://example.org/a", v, "no") }},
+		{"reasons", observe.MaxDenialReasons, "reason", func(m *observe.Metrics, v string) { m.Denied(observe.Inbound, "spiffe://example.org/a", "search", v) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			m, err := observe.NewMetrics(prometheus.NewRegistry())
+			if err != nil {
+				t.Fatal(err)
+			}
+			const extra = 7
+			for i := range tt.limit + extra {
+				tt.deny(m, fmt.Sprintf("value-%d", i))
+			}
+			tt.deny(m, "value-0") // admitted before the cap: still its own series
+			byValue := map[string]float64{}
+			fams := scrape(t, m)
+			for _, s := range fams["agentweave_denials_total"].GetMetric() {
+				for _, l := range s.GetLabel() {
+					if l.GetName() == tt.label {
+						byValue[l.GetValue()] += s.GetCounter().GetValue()
+					}
+				}
+			}
+			if got, want := len(byValue), tt.limit+1; got != want {
+				t.Errorf("%d distinct %s values exported, want %d (the cap, plus other)", got, tt.label, want)
+			}
+			if got := byValue["other"]; got != extra {
+				t.Errorf("%s=other = %v, want %d", tt.label, got, extra)
+			}
+			if got := byValue["value-0"]; got != 2 {
+				t.Errorf("%s=value-0 = %v, want 2", tt.label, got)
+			}
+			if got := byValue[fmt.Sprintf("value-%d", tt.limit-1)]; got != 1 {
+				t.Errorf("%s=value-%d (the last admitted) = %v, want 1", tt.label, tt.limit-1, got)
+			}
+		})
+	}
+
+	t.Run("series", func(t *testing.T) {
+		t.Parallel()
+		m, err := observe.NewMetrics(prometheus.NewRegistry())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Callers × actions, each within its cap, make more combinations
+		// than the series cap.
+		n := 0
+		for c := range observe.MaxDenialCallers {
+			for a := range observe.MaxDenialActions / 2 {
+				m.Denied(observe.Inbound, fmt.Sprintf("spiffe://example.org/c%d", c), fmt.Sprintf("a%d", a), "no")
+				n++
+			}
+		}
+		if n <= observe.MaxDenialSeries {
+			t.Fatalf("test made %d combinations, not more than the cap %d", n, observe.MaxDenialSeries)
+		}
+		got := series(scrape(t, m), "agentweave_denials_total")
+		if len(got) != observe.MaxDenialSeries+1 {
+			t.Errorf("%d series, want %d (the cap, plus other)", len(got), observe.MaxDenialSeries+1)
+		}
+		total := 0.0
+		for _, v := range got {
+			total += v
+		}
+		if total != float64(n) {
+			t.Errorf("series sum to %v, want every denial (%d)", total, n)
+		}
+		if v := got["action=other,caller=other,direction=inbound,reason=other"]; v != float64(n-observe.MaxDenialSeries) {
+			t.Errorf("the overflow series = %v, want %d", v, n-observe.MaxDenialSeries)
+		}
+	})
+}
+
+func TestAuditSync(t *testing.T) {
+	t.Parallel()
+	m, err := observe.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := sample(scrape(t, m), "agentweave_audit_sync_duration_seconds"); !ok || got != 0 {
+		t.Errorf("audit_sync_duration_seconds count at start = %v (exported %v), want 0, exported", got, ok)
+	}
+	m.AuditSync(300*time.Microsecond, nil)
+	m.AuditSync(2*time.Second, nil)
+	m.AuditSync(40*time.Microsecond, errors.New("sync audit.log: input/output error"))
+	fams := scrape(t, m)
+	if got, _ := sample(fams, "agentweave_audit_sync_duration_seconds"); got != 3 {
+		t.Errorf("audit_sync_duration_seconds count = %v, want 3", got)
+	}
+	if got, _ := sample(fams, "agentweave_errors_total", "kind", "audit"); got != 1 {
+		t.Errorf(`errors_total{kind="audit"} = %v, want 1 (the failed sync)`, got)
+	}
+	buckets := map[float64]uint64{}
+	for _, b := range fams["agentweave_audit_sync_duration_seconds"].GetMetric()[0].GetHistogram().GetBucket() {
+		buckets[b.GetUpperBound()] = b.GetCumulativeCount()
+	}
+	want := map[float64]uint64{
+		50e-6: 1, 100e-6: 1, 250e-6: 1, 500e-6: 2, 1e-3: 2, 2.5e-3: 2, 5e-3: 2, 10e-3: 2,
+		25e-3: 2, 50e-3: 2, 100e-3: 2, 250e-3: 2, 500e-3: 2, 1: 2, math.Inf(1): 3,
+	}
+	if diff := cmp.Diff(want, buckets); diff != "" {
+		t.Errorf("audit_sync_duration_seconds buckets (-want +got):\n%s", diff)
+	}
+}
+
+func TestPolicyRevision(t *testing.T) {
+	t.Parallel()
+	m, err := observe.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		set  string
+		want map[string]float64
+	}{
+		{"sha256:0123456789ab", map[string]float64{"revision=sha256:0123456789ab": 1}},
+		{"sha256:0123456789ab", map[string]float64{"revision=sha256:0123456789ab": 1}},
+		{"v2", map[string]float64{"revision=v2": 1}},
+		{"", map[string]float64{}},
+		{"remote", map[string]float64{"revision=remote": 1}},
+	}
+	for _, s := range steps {
+		m.PolicyRevision(s.set)
+		got := series(scrape(t, m), "agentweave_policy_revision_info")
+		if diff := cmp.Diff(s.want, got); diff != "" {
+			t.Errorf("after PolicyRevision(%q): agentweave_policy_revision_info (-want +got):\n%s", s.set, diff)
+		}
+	}
+}
+
+func TestReadyGauge(t *testing.T) {
+	t.Parallel()
+	m, err := observe.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := sample(scrape(t, m), "agentweave_ready"); ok {
+		t.Error("agentweave_ready exported without a Health")
+	}
+	h := observe.NewHealth()
+	m.ExportReadiness(h)
+	var failing, blocking atomic.Bool
+	h.AddReadiness("store", func(ctx context.Context) error {
+		if blocking.Load() {
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		if failing.Load() {
+			return errors.New("store unreachable")
+		}
+		return nil
+	})
+	ready := func(what string, want float64) {
+		t.Helper()
+		start := time.Now()
+		got, ok := sample(scrape(t, m), "agentweave_ready")
+		if !ok || got != want {
+			t.Errorf("%s: agentweave_ready = %v (exported %v), want %v", what, got, ok, want)
+		}
+		// The check timeout is 2s; the scrape waits ReadyTimeout at most.
+		if d := time.Since(start); d > observe.ReadyTimeout+time.Second {
+			t.Errorf("%s: the scrape took %v, want at most ReadyTimeout (%v) and some", what, d, observe.ReadyTimeout)
+		}
+	}
+	ready("checks pass", 1)
+	failing.Store(true)
+	ready("a check fails", 0)
+	failing.Store(false)
+	ready("it passes again", 1)
+	blocking.Store(true)
+	ready("a check hangs", 0)
+	blocking.Store(false)
+	h.SetShuttingDown()
+	ready("shutting down", 0)
+}
+
+// BenchmarkDenied is the cost of a denial (allowed decisions do not pay it).
+func BenchmarkDenied(b *testing.B) {
+	m, err := observe.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		m.Denied(observe.Inbound, "spiffe://example.org/agent/reporter/production", "search", "reporters may not search")
 	}
 }

@@ -362,3 +362,112 @@ func TestGroupCommit(t *testing.T) {
 		t.Fatalf("VerifyFiles = %+v, %v; want %d records, intact across %d rotated files", rep, err, n, len(segs))
 	}
 }
+
+// syncLog collects FileOptions.OnSync calls.
+type syncLog struct {
+	mu    sync.Mutex
+	calls []error
+}
+
+func (s *syncLog) onSync(d time.Duration, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d <= 0 {
+		err = errors.Join(err, errors.New("non-positive duration"))
+	}
+	s.calls = append(s.calls, err)
+}
+
+// n returns the number of calls and of failed ones.
+func (s *syncLog) n() (calls, failed int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, err := range s.calls {
+		if err != nil {
+			failed++
+		}
+	}
+	return len(s.calls), failed
+}
+
+// TestFileOnSync: the hook is called after each fsync of the file, with
+// its duration and error, under every sync policy.
+func TestFileOnSync(t *testing.T) {
+	t.Parallel()
+	t.Run("every", func(t *testing.T) {
+		t.Parallel()
+		var hook syncLog
+		l := openFile(t, filepath.Join(t.TempDir(), "audit.log"), audit.FileOptions{OnSync: hook.onSync})
+		for i := range 3 {
+			record(t, l, 1)
+			if calls, failed := hook.n(); calls != i+1 || failed != 0 {
+				t.Errorf("after record %d: OnSync called %d times (%d failed), want %d, none failed", i+1, calls, failed, i+1)
+			}
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if calls, failed := hook.n(); calls != 4 || failed != 0 {
+			t.Errorf("after Close: OnSync called %d times (%d failed), want 4 (3 records and Close), none failed", calls, failed)
+		}
+	})
+	t.Run("interval", func(t *testing.T) {
+		t.Parallel()
+		var hook syncLog
+		l := openFile(t, filepath.Join(t.TempDir(), "audit.log"), audit.FileOptions{Sync: audit.SyncInterval(5 * time.Millisecond), OnSync: hook.onSync})
+		record(t, l, 2)
+		deadline := time.Now().Add(10 * time.Second)
+		for calls, _ := hook.n(); calls == 0; calls, _ = hook.n() {
+			if time.Now().After(deadline) {
+				t.Fatal("the interval syncer did not call OnSync within 10s")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if _, failed := hook.n(); failed != 0 {
+			t.Errorf("OnSync got %d failures, want 0", failed)
+		}
+	})
+	t.Run("none, rotation", func(t *testing.T) {
+		t.Parallel()
+		var hook syncLog
+		l := openFile(t, filepath.Join(t.TempDir(), "audit.log"), audit.FileOptions{Sync: audit.SyncNone, MaxBytes: uniformLen(t), OnSync: hook.onSync})
+		recordUniform(t, l, 1)
+		if calls, _ := hook.n(); calls != 0 {
+			t.Errorf("SyncNone: OnSync called %d times before a rotation, want 0", calls)
+		}
+		recordUniform(t, l, 1) // rotates: the full file is synced first
+		if calls, failed := hook.n(); calls != 1 || failed != 0 {
+			t.Errorf("after a rotation: OnSync called %d times (%d failed), want 1", calls, failed)
+		}
+	})
+	t.Run("failed fsync", func(t *testing.T) {
+		t.Parallel()
+		// fsync of /dev/null fails (EINVAL) on Linux: a file that
+		// takes writes and refuses to sync.
+		f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+		if err != nil {
+			t.Skip(err)
+		}
+		serr := f.Sync()
+		_ = f.Close()
+		if serr == nil {
+			t.Skip("fsync of " + os.DevNull + " succeeds here")
+		}
+		var hook syncLog
+		s, err := audit.NewFile(os.DevNull, audit.FileOptions{OnSync: hook.onSync})
+		if err != nil {
+			t.Skip(err)
+		}
+		l, err := audit.New(s, testOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Record(t.Context(), input(0), decision(0), 0); err == nil {
+			t.Error("Record() error = nil with a failing fsync")
+		}
+		if calls, failed := hook.n(); calls != 1 || failed != 1 {
+			t.Errorf("OnSync called %d times (%d failed), want 1 failed", calls, failed)
+		}
+		_ = l.Close()
+	})
+}

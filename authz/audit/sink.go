@@ -78,6 +78,14 @@ type FileOptions struct {
 	// PATH.N, N = 1, 2, 3… (the largest N is the newest segment), and a
 	// new PATH continues the chain. 0 means never.
 	MaxBytes int64
+	// OnSync, if set, is called after each fsync of the file with how
+	// long it took and its error: per record with SyncEvery (one for a
+	// group of concurrent records), every interval with records to sync
+	// with SyncInterval, before each rotation, and at Close. It runs on
+	// the goroutine that synced, sometimes holding the sink's lock: it
+	// must return quickly and must not call the sink. (Package observe's
+	// Metrics.AuditSync fits.)
+	OnSync func(d time.Duration, err error)
 }
 
 // FileSink appends records to a file, created with mode 0600. A file must
@@ -229,7 +237,7 @@ func (s *FileSink) syncThrough(seq uint64) error {
 		s.syncing = true
 		target, f := s.written, s.f
 		s.mu.Unlock()
-		err := f.Sync()
+		err := s.fsync(f)
 		s.mu.Lock()
 		s.syncing = false
 		if err != nil {
@@ -245,6 +253,17 @@ func (s *FileSink) syncThrough(seq uint64) error {
 	return nil
 }
 
+// fsync syncs f, reporting to FileOptions.OnSync.
+func (s *FileSink) fsync(f *os.File) error {
+	if s.opts.OnSync == nil {
+		return f.Sync()
+	}
+	start := time.Now()
+	err := f.Sync()
+	s.opts.OnSync(time.Since(start), err)
+	return err
+}
+
 // quiesce waits, under mu, until no group sync runs outside the lock.
 func (s *FileSink) quiesce() {
 	for s.syncing {
@@ -257,7 +276,7 @@ func (s *FileSink) quiesce() {
 // and the next record tries again.
 func (s *FileSink) rotate() error {
 	s.quiesce()
-	if err := s.f.Sync(); err != nil {
+	if err := s.fsync(s.f); err != nil {
 		return fmt.Errorf("audit: rotate %s: %w", s.path, err)
 	}
 	s.dirty, s.durable = false, s.written
@@ -331,7 +350,7 @@ func (s *FileSink) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.quiesce()
-	serr := s.f.Sync()
+	serr := s.fsync(s.f)
 	if err := s.f.Close(); err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
