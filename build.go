@@ -165,11 +165,13 @@ func (a *Agent) buildAuthorization(ctx context.Context) error {
 		r, err := opa.NewRemote(opa.RemoteOptions{
 			Endpoint: az.OPAEndpoint, PolicyPath: az.PolicyPath, Timeout: az.Timeout, Logger: a.log,
 			FailureThreshold: cb.FailureThreshold, RecoveryTimeout: cb.RecoveryTimeout, SuccessThreshold: cb.SuccessThreshold,
+			OnBreakerChange: a.metrics.BreakerState,
 		})
 		if err != nil {
 			return fmt.Errorf("agentweave: authorization: %w", err)
 		}
 		a.closers = append(a.closers, r.Close)
+		a.metrics.BreakerState("opa "+az.OPAEndpoint, observe.BreakerClosed) // exported from the start
 		if err := a.probePolicy(ctx, r); err != nil {
 			return err
 		}

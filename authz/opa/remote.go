@@ -64,6 +64,11 @@ type RemoteOptions struct {
 
 	// Logger receives breaker state changes. Default slog.Default().
 	Logger *slog.Logger
+
+	// OnBreakerChange, when set, is called with the breaker's name ("opa "
+	// + Endpoint) and new state at every change: 0 closed, 1 half-open,
+	// 2 open (e.g. to export it as a metric).
+	OnBreakerChange func(name string, state int)
 }
 
 // Remote asks an OPA server (typically a sidecar) for each decision over
@@ -129,6 +134,9 @@ func NewRemote(opts RemoteOptions) (*Remote, error) {
 		OnStateChange: func(name string, from, to gobreaker.State) {
 			log.Warn("opa: circuit breaker state changed", slog.String("breaker", name),
 				slog.String("from", from.String()), slog.String("to", to.String()))
+			if opts.OnBreakerChange != nil {
+				opts.OnBreakerChange(name, int(to))
+			}
 		},
 	})
 	return r, nil

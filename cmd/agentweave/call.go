@@ -25,7 +25,7 @@ func newCallCmd() *cobra.Command {
 	var (
 		socket, rawURL, target, capability, data, cfgPath string
 		stream                                            bool
-		timeout                                  time.Duration
+		timeout                                           time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "call [--config FILE | --url URL] --target SPIFFE_ID --capability NAME [--data JSON] [--stream]",

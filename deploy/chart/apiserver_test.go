@@ -239,4 +239,3 @@ func hasHostPath(pod *corev1.Pod) bool {
 	}
 	return false
 }
-

@@ -136,4 +136,3 @@ func mounted(c *corev1.Container, path, volume string) bool {
 		return m.MountPath == path && m.Name == volume && m.ReadOnly
 	})
 }
-

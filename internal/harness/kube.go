@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -219,7 +220,7 @@ func (k *KubeAPIServer) writeCredentials() error {
 	if _, err := rand.Read(token); err != nil {
 		return err
 	}
-	k.Token = fmt.Sprintf("%x", token)
+	k.Token = hex.EncodeToString(token)
 	k.CAPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
 	k.CAFile = filepath.Join(k.dir, "ca.crt")
 	srvKeyDER, err := x509.MarshalPKCS8PrivateKey(srvKey)

@@ -123,7 +123,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	for _, dir := range []string{*outTar, *outLayout} {
 		if dir != "" {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
+			if err := os.MkdirAll(dir, 0o750); err != nil {
 				return err
 			}
 		}
@@ -206,7 +206,7 @@ func layerSizes(img v1.Image) (compressed, uncompressed int64, err error) {
 			return 0, 0, err
 		}
 		n, err = io.Copy(io.Discard, rc)
-		rc.Close()
+		_ = rc.Close()
 		if err != nil {
 			return 0, 0, err
 		}

@@ -139,7 +139,7 @@ authorization: {provider: allow-all}
 	}{
 		{name: "base", yaml: "", schemaAccept: true, loaderAccept: true},
 		{name: "unknown top-level key", yaml: "tracing: {enabled: true}", wantInError: "at '/config': additional properties 'tracing'"},
-		{name: "unknown nested key", yaml: "transport: {retry: {max_attemps: 3}}", wantInError: "at '/config/transport/retry': additional properties 'max_attemps'"},
+		{name: "unknown nested key", yaml: "transport: {retry: {max_attemps: 3}}", wantInError: "at '/config/transport/retry': additional properties 'max_attemps'"}, //nolint:misspell // a misspelled key on purpose
 		{name: "unknown key in a list item", yaml: "peers: [{spiffe_id: spiffe://example.org/agent/b/dev, url: https://b.example.org, name: b}]", wantInError: "at '/config/peers/0': additional properties 'name'"},
 		{name: "string for integer", yaml: `server: {port: "8443"}`, wantInError: "/config/server/port"},
 		{name: "object for list", yaml: "agent: {capabilities: {name: plan}}", wantInError: "/config/agent/capabilities"},

@@ -210,7 +210,7 @@ func (g *generator) node(t reflect.Type, path, doc string) (*Node, error) {
 	if t == durationType {
 		return &Node{Type: []string{"string"}, Description: doc, Pattern: DurationPattern}, nil
 	}
-	switch t.Kind() {
+	switch t.Kind() { //nolint:exhaustive // the kinds config uses; the rest is refused below
 	case reflect.Pointer:
 		n, err := g.node(t.Elem(), path, doc)
 		if err != nil {

@@ -65,7 +65,7 @@ func run(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(*file, out, info.Mode().Perm())
+	return os.WriteFile(*file, out, info.Mode().Perm()) //nolint:gosec // the file go generate names, rewritten in place
 }
 
 // rewrite sets definitions.agentConfig of the JSON object in to def,
