@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"slices"
 	"time"
@@ -104,22 +105,7 @@ the call was refused, with the reason on standard error.`,
 				}
 				return nil
 			}
-			var last a2acore.TaskState
-			for ev, err := range peer.SendStreamingMessage(ctx, req) {
-				if err != nil {
-					return fmt.Errorf("call: %w", err)
-				}
-				_ = out.Encode(a2acore.StreamResponse{Event: ev})
-				switch v := ev.(type) {
-				case *a2acore.Task:
-					last = v.Status.State
-				case *a2acore.TaskStatusUpdateEvent:
-					last = v.Status.State
-				case *a2acore.Message:
-					return nil // a direct answer: the stream carries only it
-				}
-			}
-			return taskOutcome(&a2acore.Task{Status: a2acore.TaskStatus{State: last}})
+			return printStream(out, peer.SendStreamingMessage(ctx, req))
 		},
 	}
 	f := cmd.Flags()
@@ -172,22 +158,7 @@ func callAsAgent(ctx context.Context, cmd *cobra.Command, path string, target sp
 	defer agent.Close()
 	out := json.NewEncoder(cmd.OutOrStdout())
 	if stream {
-		var last a2acore.TaskState
-		for ev, err := range agent.Stream(ctx, target.String(), capability, payload) {
-			if err != nil {
-				return fmt.Errorf("call: %w", err)
-			}
-			_ = out.Encode(a2acore.StreamResponse{Event: ev})
-			switch v := ev.(type) {
-			case *a2acore.Task:
-				last = v.Status.State
-			case *a2acore.TaskStatusUpdateEvent:
-				last = v.Status.State
-			case *a2acore.Message:
-				return nil
-			}
-		}
-		return taskOutcome(&a2acore.Task{Status: a2acore.TaskStatus{State: last}})
+		return printStream(out, agent.Stream(ctx, target.String(), capability, payload))
 	}
 	res, err := agent.Call(ctx, target.String(), capability, payload)
 	if res != nil {
@@ -197,4 +168,25 @@ func callAsAgent(ctx context.Context, cmd *cobra.Command, path string, target sp
 		return &exitError{code: 1, err: fmt.Errorf("call: %w", err)}
 	}
 	return taskOutcome(&a2acore.Task{Status: a2acore.TaskStatus{State: res.State}})
+}
+
+// printStream prints every event as one JSON line and turns the last task
+// state into the exit status.
+func printStream(out *json.Encoder, events iter.Seq2[a2acore.Event, error]) error {
+	var last a2acore.TaskState
+	for ev, err := range events {
+		if err != nil {
+			return fmt.Errorf("call: %w", err)
+		}
+		_ = out.Encode(a2acore.StreamResponse{Event: ev})
+		switch v := ev.(type) {
+		case *a2acore.Task:
+			last = v.Status.State
+		case *a2acore.TaskStatusUpdateEvent:
+			last = v.Status.State
+		case *a2acore.Message:
+			return nil // a direct answer: the stream carries only it
+		}
+	}
+	return taskOutcome(&a2acore.Task{Status: a2acore.TaskStatus{State: last}})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -86,5 +87,34 @@ func TestCall(t *testing.T) {
 	}
 	if _, err := run(t.Context(), append(base, "--capability", "echo", "--data", "{not json")...); err == nil || !strings.Contains(err.Error(), "--data") {
 		t.Errorf("bad --data: error = %v", err)
+	}
+}
+
+// TestCallFlagRefusals: --config and --socket exclude each other, a call
+// without --config needs --url, and a configuration that does not load is
+// refused with its problems.
+func TestCallFlagRefusals(t *testing.T) {
+	t.Parallel()
+	id := "spiffe://example.org/agent/search/dev"
+	bad := filepath.Join(t.TempDir(), "agent.yaml")
+	if err := os.WriteFile(bad, []byte("agent: {name: x}\nbogus: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"socket with config", []string{"call", "--config", bad, "--socket", "unix:///x.sock", "--target", id, "--capability", "echo"}, "--socket and --config exclude each other"},
+		{"no url without config", []string{"call", "--socket", "unix:///x.sock", "--target", id, "--capability", "echo"}, "--url is required without --config"},
+		{"configuration with problems", []string{"call", "--config", bad, "--target", id, "--capability", "echo"}, "bogus"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if _, err := run(t.Context(), tt.args...); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want %q", err, tt.want)
+			}
+		})
 	}
 }

@@ -262,8 +262,9 @@ func (p *standIn) start(t *testing.T, bin, workloadAddr string, services map[str
 	waitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d%s", adminPort, agent.ReadinessProbe.HTTPGet.Path), "the agent's readiness probe", p)
 }
 
-// mountConfigMaps writes the ConfigMaps the pod mounts into the temp dir
-// and returns their mount paths mapped to directories.
+// mountConfigMaps writes the ConfigMaps the pod mounts into the temp dir,
+// laid out as the kubelet lays out a ConfigMap volume, and returns their
+// mount paths mapped to directories.
 func (p *standIn) mountConfigMaps(t *testing.T) map[string]string {
 	t.Helper()
 	byVolume := map[string]string{}
@@ -279,9 +280,21 @@ func (p *standIn) mountConfigMaps(t *testing.T) map[string]string {
 		if cm == nil {
 			t.Fatalf("the pod mounts ConfigMap %s, which the release does not hold", v.ConfigMap.Name)
 		}
+		// The kubelet's layout: the keys in a hidden timestamped
+		// directory, ..data linking to it, each key linking through ..data.
+		ts := filepath.Join(dir, "..2026_12_07_00_00_00.000000001")
+		if err := os.MkdirAll(ts, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(filepath.Base(ts), filepath.Join(dir, "..data")); err != nil {
+			t.Fatal(err)
+		}
 		data, _ := cm.Object["data"].(map[string]any)
 		for k, val := range data {
-			if err := os.WriteFile(filepath.Join(dir, k), []byte(val.(string)), 0o600); err != nil {
+			if err := os.WriteFile(filepath.Join(ts, k), []byte(val.(string)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(filepath.Join("..data", k), filepath.Join(dir, k)); err != nil {
 				t.Fatal(err)
 			}
 		}
