@@ -111,6 +111,9 @@ container) or a user's extraContainers can reuse:
     - --log-format=json
     - --config-file=/etc/opa/config.yaml
     {{- if not $sc.bundle.enabled }}
+    # A ConfigMap volume holds each file three times (the key, ..data/ and a
+    # hidden timestamped directory): load only the visible one.
+    - --ignore=.*
     - --watch
     - /etc/opa/policy
     {{- end }}
