@@ -67,10 +67,10 @@ $(LINT_STAMP):
 # --version` tell the truth (it says v0.0.0-master otherwise).
 KUBE_VERSION_LDFLAGS := -X k8s.io/component-base/version.gitVersion=v1.37.2 -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37
 $(KUBE_STAMP):
-	$(call build-tool,kube,kube,kube-apiserver v1.37.2,cold: about 5 minutes on 2 cores,$(KUBE_VERSION_LDFLAGS))
+	$(call build-tool,kube,kube,kube-apiserver v1.37.2,cold: about 8 minutes on 2 cores,$(KUBE_VERSION_LDFLAGS))
 
 $(ETCD_STAMP):
-	$(call build-tool,etcd,etcd,etcd v3.7.3,cold: about a minute,,$(BIN)/etcd,go.etcd.io/etcd/server/v3)
+	$(call build-tool,etcd,etcd,etcd v3.7.3,cold: about 1.5 minutes,,$(BIN)/etcd,go.etcd.io/etcd/server/v3)
 
 $(PROM_STAMP):
 	$(call build-tool,prometheus,promtool,promtool v0.316.0 (Prometheus 3),cold: about 2 minutes)
