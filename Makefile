@@ -73,7 +73,7 @@ $(ETCD_STAMP):
 	$(call build-tool,etcd,etcd,etcd v3.7.3,cold: about 1.5 minutes,,$(BIN)/etcd,go.etcd.io/etcd/server/v3)
 
 $(PROM_STAMP):
-	$(call build-tool,prometheus,promtool,promtool v0.316.0 (Prometheus 3),cold: about 2 minutes)
+	$(call build-tool,prometheus,promtool,promtool v0.316.0 (Prometheus 3),cold: about 8 minutes)
 
 .PHONY: kube
 kube: $(KUBE_STAMP) $(ETCD_STAMP) $(PROM_STAMP) ## build kube-apiserver, etcd and promtool into .bin/ (once)
