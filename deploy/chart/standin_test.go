@@ -136,6 +136,82 @@ func TestPodsStandIn(t *testing.T) {
 		}
 		return errors.New("not yet")
 	})
+
+	// A policy change reaches running pods without a restart, as the
+	// kubelet delivers a changed ConfigMap: the search agent's embedded
+	// engine reloads a grant for the intruder...
+	search.updateConfigMap(t, "policy", "grants.rego", func(rego string) string {
+		return strings.Replace(rego, `"callers":["spiffe://example.org/ns/agents/sa/orchestrator-agentweave"]`,
+			`"callers":["spiffe://example.org/ns/agents/sa/orchestrator-agentweave","`+intruder.id.String()+`"]`, 1)
+	})
+	poll(t, 30*time.Second, "the search agent's reloaded policy to let the intruder in", func() error {
+		out, stderr, err := intruder.exec(ctx, bin, "call", "--config", intruder.configFile,
+			"--target", search.id.String(), "--capability", "echo", "--data", `{"text":"granted now"}`)
+		if err != nil || !bytes.Contains(out, []byte("granted now")) {
+			return fmt.Errorf("%v: %s", err, stderr)
+		}
+		return nil
+	})
+	// ... and the orchestrator's OPA sidecar (--watch) reloads a policy that
+	// takes its outbound grant away.
+	orchestrator.updateConfigMap(t, "policy", "grants.rego", func(rego string) string {
+		i := strings.Index(rego, "outbound_grants := ")
+		j := strings.Index(rego[i:], "\n")
+		return rego[:i] + "outbound_grants := []" + rego[i+j:]
+	})
+	poll(t, 30*time.Second, "the orchestrator's sidecar to deny the call out", func() error {
+		_, stderr, err := orchestrator.exec(ctx, bin, "call", "--config", orchestrator.configFile,
+			"--target", search.id.String(), "--capability", "echo", "--data", `{"text":"no longer"}`)
+		if err == nil {
+			return errors.New("the call still succeeds")
+		}
+		if !auditHas(stderr, "outbound", orchestrator.id.String(), search.id.String(), false) {
+			return fmt.Errorf("failed without an outbound denial: %v: %s", err, stderr)
+		}
+		return nil
+	})
+}
+
+// updateConfigMap changes one key of a mounted ConfigMap as the kubelet
+// does: the new contents in a new hidden directory, then ..data swapped to
+// it in one rename.
+func (p *standIn) updateConfigMap(t *testing.T, volume, key string, change func(string) string) {
+	t.Helper()
+	dir := filepath.Join(p.dir, volume)
+	old, err := os.ReadFile(filepath.Join(dir, key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := change(string(old))
+	if changed == string(old) {
+		t.Fatalf("updateConfigMap: %s/%s did not change", volume, key)
+	}
+	ts := filepath.Join(dir, "..2026_12_07_00_00_00.000000002")
+	if err := os.MkdirAll(ts, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(filepath.Join(dir, "..data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(dir, "..data", e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Name() == key {
+			data = []byte(changed)
+		}
+		if err := os.WriteFile(filepath.Join(ts, e.Name()), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(filepath.Base(ts), filepath.Join(dir, "..data_tmp")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // standIn is a pod of a rendered release, run as processes.
