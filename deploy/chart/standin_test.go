@@ -147,8 +147,11 @@ func TestPodsStandIn(t *testing.T) {
 	poll(t, 30*time.Second, "the search agent's reloaded policy to let the intruder in", func() error {
 		out, stderr, err := intruder.exec(ctx, bin, "call", "--config", intruder.configFile,
 			"--target", search.id.String(), "--capability", "echo", "--data", `{"text":"granted now"}`)
-		if err != nil || !bytes.Contains(out, []byte("granted now")) {
-			return fmt.Errorf("%v: %s", err, stderr)
+		if err != nil {
+			return fmt.Errorf("%w: %s", err, stderr)
+		}
+		if !bytes.Contains(out, []byte("granted now")) {
+			return fmt.Errorf("no echo in %s", out)
 		}
 		return nil
 	})
@@ -166,7 +169,7 @@ func TestPodsStandIn(t *testing.T) {
 			return errors.New("the call still succeeds")
 		}
 		if !auditHas(stderr, "outbound", orchestrator.id.String(), search.id.String(), false) {
-			return fmt.Errorf("failed without an outbound denial: %v: %s", err, stderr)
+			return fmt.Errorf("failed without an outbound denial: %w: %s", err, stderr)
 		}
 		return nil
 	})
