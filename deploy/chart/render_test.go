@@ -121,6 +121,17 @@ func TestRenderedConfigurationsLoad(t *testing.T) {
 			if !mounted(agent, socketDir, "spiffe-workload-api") {
 				t.Errorf("the socket directory %s is not mounted from the spiffe-workload-api volume", socketDir)
 			}
+			// No mount inside another: the runtime could not create the
+			// inner mount point in a read-only ConfigMap or CSI volume.
+			for _, c := range append(append([]corev1.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...) {
+				for _, a := range c.VolumeMounts {
+					for _, b := range c.VolumeMounts {
+						if a.Name != b.Name && strings.HasPrefix(b.MountPath, strings.TrimSuffix(a.MountPath, "/")+"/") {
+							t.Errorf("container %s mounts %s (%s) inside %s (%s)", c.Name, b.Name, b.MountPath, a.Name, a.MountPath)
+						}
+					}
+				}
+			}
 			if cfg.Tasks.Store == "postgres" && cfg.Tasks.PostgresDSN != testDSN {
 				t.Errorf("tasks.postgres_dsn = %q, want the Secret's value", cfg.Tasks.PostgresDSN)
 			}

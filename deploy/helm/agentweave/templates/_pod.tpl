@@ -109,7 +109,7 @@ container) or a user's extraContainers can reuse:
     - --diagnostic-addr=0.0.0.0:{{ $sc.diagnosticPort }}
     - --disable-telemetry
     - --log-format=json
-    - --config-file=/etc/opa/config.yaml
+    - --config-file=/etc/opa/config/config.yaml
     {{- if not $sc.bundle.enabled }}
     # A ConfigMap volume holds each file three times (the key, ..data/ and a
     # hidden timestamped directory): load only the visible one.
@@ -137,8 +137,10 @@ container) or a user's extraContainers can reuse:
   securityContext:
     {{- toYaml .Values.securityContext | nindent 4 }}
   volumeMounts:
+    # Side by side, never one volume inside another (a read-only ConfigMap
+    # volume cannot hold another's mount point).
     - name: opa-config
-      mountPath: /etc/opa
+      mountPath: /etc/opa/config
       readOnly: true
     {{- if not $sc.bundle.enabled }}
     - name: policy
