@@ -142,6 +142,8 @@ container) or a user's extraContainers can reuse:
     - name: opa-config
       mountPath: /etc/opa/config
       readOnly: true
+    - name: tmp
+      mountPath: /tmp
     {{- if not $sc.bundle.enabled }}
     - name: policy
       mountPath: /etc/opa/policy
