@@ -3,11 +3,17 @@ package chart_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,16 +46,16 @@ func TestPodsStandIn(t *testing.T) {
 	spire := harness.StartSPIRE(t, harness.SPIREOptions{})
 	bin := buildAgentweave(t)
 	ctx := t.Context()
-	const ns, td = "agents", "example.org"
+	const td = "example.org"
 
-	search := render(t, "search", ns, map[string]any{
+	search := render(t, "search", map[string]any{
 		"trustDomain": td,
 		"agent":       map[string]any{"description": "stand-in search pod"},
 		"authorization": map[string]any{"grants": map[string]any{"inbound": []any{
 			map[string]any{"callers": []any{"spiffe://example.org/ns/agents/sa/orchestrator-agentweave"}, "actions": []any{"echo"}},
 		}}},
 	})
-	orchestrator := render(t, "orchestrator", ns, map[string]any{
+	orchestrator := render(t, "orchestrator", map[string]any{
 		"trustDomain": td,
 		"authorization": map[string]any{
 			"mode": "sidecar",
@@ -61,7 +67,7 @@ func TestPodsStandIn(t *testing.T) {
 			map[string]any{"spiffe_id": "spiffe://example.org/ns/agents/sa/search-agentweave", "url": "https://search-agentweave.agents.svc:8443"},
 		}},
 	})
-	intruder := render(t, "intruder", ns, map[string]any{
+	intruder := render(t, "intruder", map[string]any{
 		"trustDomain": td,
 		"authorization": map[string]any{"grants": map[string]any{"outbound": []any{
 			map[string]any{"callees": []any{"spiffe://example.org/ns/agents/sa/search-agentweave"}, "actions": []any{"*"}},
@@ -230,9 +236,13 @@ type standIn struct {
 	stderr     lockedBuffer
 }
 
-func render(t *testing.T, name, ns string, values map[string]any) *standIn {
+// standInNamespace is the namespace of the stand-in pods; the values name
+// Services and SPIFFE IDs in it.
+const standInNamespace = "agents"
+
+func render(t *testing.T, name string, values map[string]any) *standIn {
 	t.Helper()
-	rel, err := chart.Render(t.Context(), name, ns, values)
+	rel, err := chart.Render(t.Context(), name, standInNamespace, values)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -558,3 +568,117 @@ func (l *lockedBuffer) Bytes() []byte {
 }
 
 func (l *lockedBuffer) String() string { return string(l.Bytes()) }
+
+// TestSidecarBundleStandIn runs the orchestrator with its OPA sidecar in
+// bundle mode, as the chart renders it: OPA takes a signed policy bundle
+// from a bundle service (a loopback HTTP server here), verifies it with the
+// public key from the values, and only then passes its startup probe
+// (/health?bundles); the orchestrator's call to the search agent is then
+// decided by that bundle.
+func TestSidecarBundleStandIn(t *testing.T) {
+	spire := harness.StartSPIRE(t, harness.SPIREOptions{})
+	bin := buildAgentweave(t)
+	opaBin := harness.Binary(t, "opa")
+	ctx := t.Context()
+	const td = "example.org"
+
+	// The policy: the one the chart writes from these grants.
+	grants := map[string]any{"outbound": []any{
+		map[string]any{"callees": []any{"spiffe://example.org/ns/agents/sa/search-agentweave"}, "actions": []any{"echo"}},
+	}}
+	policy, err := render(t, "policy", map[string]any{"trustDomain": td, "authorization": map[string]any{"grants": grants}}).
+		rel.ConfigMapData("policy-agentweave-policy", "grants.rego")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A signed bundle of it, built by OPA itself.
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	if err := os.MkdirAll(src, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "grants.rego"), []byte(policy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	privDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubDER, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv := filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(priv, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: privDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})
+	build := exec.CommandContext(ctx, opaBin, "build", "--bundle", src, "--signing-key", priv, "--signing-alg", "ES256", "--output", filepath.Join(dir, "bundle.tar.gz"))
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("opa build: %v\n%s", err, out)
+	}
+	bundles := http.NewServeMux()
+	var fetched sync.WaitGroup
+	fetched.Add(1)
+	var once sync.Once
+	bundles.HandleFunc("GET /bundles/agentweave.tar.gz", func(w http.ResponseWriter, r *http.Request) {
+		once.Do(fetched.Done)
+		http.ServeFile(w, r, filepath.Join(dir, "bundle.tar.gz"))
+	})
+	srv := httptest.NewServer(bundles)
+	t.Cleanup(srv.Close)
+
+	search := render(t, "search", map[string]any{
+		"trustDomain": td,
+		"authorization": map[string]any{"grants": map[string]any{"inbound": []any{
+			map[string]any{"callers": []any{"spiffe://example.org/ns/agents/sa/orchestrator-agentweave"}, "actions": []any{"echo"}},
+		}}},
+	})
+	orchestrator := render(t, "orchestrator", map[string]any{
+		"trustDomain": td,
+		"authorization": map[string]any{
+			"mode": "sidecar",
+			"sidecar": map[string]any{"bundle": map[string]any{
+				"enabled": true, "url": srv.URL, "resource": "bundles/agentweave.tar.gz",
+				"verificationKey": string(pubPEM), "verificationAlgorithm": "ES256",
+			}},
+		},
+		"config": map[string]any{"peers": []any{
+			map[string]any{"spiffe_id": "spiffe://example.org/ns/agents/sa/search-agentweave", "url": "https://search-agentweave.agents.svc:8443"},
+		}},
+	})
+	if orchestrator.rel.Find("ConfigMap", "orchestrator-agentweave-policy") != nil {
+		t.Error("bundle mode still renders a policy ConfigMap")
+	}
+	for _, p := range []*standIn{search, orchestrator} {
+		id, err := p.rel.ClusterSPIFFEID(td, p.pod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.id = spiffeid.RequireFromString(id)
+		spire.CreateEntry(t, harness.Entry{ID: p.id, TTL: time.Minute})
+	}
+	spire.WaitForSVIDs(t, search.id, orchestrator.id)
+	search.start(t, bin, spire.WorkloadAddr(), nil)
+	orchestrator.start(t, bin, spire.WorkloadAddr(), map[string]string{"search-agentweave.agents.svc:8443": search.a2aAddr})
+	fetched.Wait() // the startup probe (/health?bundles) passed: the bundle was fetched
+
+	out, stderr, err := orchestrator.exec(ctx, bin, "call", "--config", orchestrator.configFile,
+		"--target", search.id.String(), "--capability", "echo", "--data", `{"text":"decided by the bundle"}`)
+	if err != nil || !bytes.Contains(out, []byte("decided by the bundle")) {
+		t.Fatalf("the orchestrator's call: %v\nstdout: %s\nstderr: %s", err, out, stderr)
+	}
+	if !auditHas(stderr, "outbound", orchestrator.id.String(), search.id.String(), true) {
+		t.Errorf("no allowed outbound audit record:\n%s", stderr)
+	}
+	// Another capability is not in the bundle's grants: denied by it.
+	_, stderr, err = orchestrator.exec(ctx, bin, "call", "--config", orchestrator.configFile,
+		"--target", search.id.String(), "--capability", "time")
+	if err == nil || !auditHas(stderr, "outbound", orchestrator.id.String(), search.id.String(), false) {
+		t.Errorf("a capability the bundle does not grant: err = %v, want an audited outbound denial\n%s", err, stderr)
+	}
+}
