@@ -116,21 +116,6 @@ func Install(ctx context.Context, kubeconfig, name, namespace string, values map
 	return run(ctx, in, ch, values)
 }
 
-// Uninstall removes a release installed with [Install].
-func Uninstall(kubeconfig, name, namespace string) error {
-	cfg := action.NewConfiguration(action.ConfigurationSetLogger(slog.DiscardHandler))
-	flags := genericclioptions.NewConfigFlags(false)
-	flags.KubeConfig = &kubeconfig
-	flags.Namespace = &namespace
-	if err := cfg.Init(flags, namespace, "secret"); err != nil {
-		return fmt.Errorf("chart: helm configuration: %w", err)
-	}
-	if _, err := action.NewUninstall(cfg).Run(name); err != nil {
-		return fmt.Errorf("chart: uninstall %s: %w", name, err)
-	}
-	return nil
-}
-
 func run(ctx context.Context, in *action.Install, ch *chartv2.Chart, values map[string]any) (*Release, error) {
 	if values == nil {
 		values = map[string]any{}

@@ -117,7 +117,7 @@ func TestRenderedConfigurationsLoad(t *testing.T) {
 			if got, want := podEnv(t, agent)["SPIFFE_ENDPOINT_SOCKET"], cfg.Identity.SPIFFEEndpoint; got != want {
 				t.Errorf("SPIFFE_ENDPOINT_SOCKET = %q, identity.spiffe_endpoint = %q", got, want)
 			}
-			socketDir := strings.TrimPrefix(filepath.Dir(strings.TrimPrefix(cfg.Identity.SPIFFEEndpoint, "unix://")), "")
+			socketDir := filepath.Dir(strings.TrimPrefix(cfg.Identity.SPIFFEEndpoint, "unix://"))
 			if !mounted(agent, socketDir, "spiffe-workload-api") {
 				t.Errorf("the socket directory %s is not mounted from the spiffe-workload-api volume", socketDir)
 			}

@@ -11,7 +11,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -124,7 +123,7 @@ func StartKubeAPIServer(tb testing.TB) *KubeAPIServer {
 	}
 	procs = append(procs, etcd)
 	plain := &http.Client{Timeout: cliTimeout, Transport: &http.Transport{DisableKeepAlives: true}}
-	if err := pollUntil(etcd, kubeWaitTimeout, func() error { return getOK(plain, clientURL+"/health", "", `"health":"true"`) }); err != nil {
+	if err := waitWithin(etcd, kubeWaitTimeout, func() error { return getOK(plain, clientURL+"/health", "", `"health":"true"`) }); err != nil {
 		tb.Fatalf("harness: waiting for etcd GET %s/health: %v\n%s", clientURL, err, etcd.tail())
 	}
 
@@ -162,7 +161,7 @@ func StartKubeAPIServer(tb testing.TB) *KubeAPIServer {
 		TLSClientConfig:   &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
 	}}
 	start := time.Now()
-	if err := pollUntil(api, kubeWaitTimeout, func() error { return getOK(secure, k.URL+"/readyz", k.Token, "ok") }); err != nil {
+	if err := waitWithin(api, kubeWaitTimeout, func() error { return getOK(secure, k.URL+"/readyz", k.Token, "ok") }); err != nil {
 		tb.Fatalf("harness: waiting for kube-apiserver GET %s/readyz: %v\n%s", k.URL, err, api.tail())
 	}
 	tb.Logf("harness: kube-apiserver ready at %s after %s", k.URL, time.Since(start).Round(100*time.Millisecond))
@@ -267,27 +266,4 @@ func getOK(c *http.Client, url, token, want string) error {
 		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
 	}
 	return nil
-}
-
-// pollUntil is waitFor with its own deadline.
-func pollUntil(proc *process, timeout time.Duration, check func() error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return nil
-		}
-		if perr := (permanentError{}); errors.As(err, &perr) {
-			return err
-		}
-		if proc != nil {
-			if exit := proc.exited(); exit != nil {
-				return fmt.Errorf("%w (last check: %w)", exit, err)
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not ready after %s: %w", timeout, err)
-		}
-		time.Sleep(pollInterval)
-	}
 }

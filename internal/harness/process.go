@@ -237,10 +237,15 @@ type permanentError struct{ error }
 func (e permanentError) Unwrap() error { return e.error }
 
 // waitFor polls check every pollInterval until it returns nil or
-// waitTimeout elapses; it returns the last error on timeout. If proc is non-nil and
-// exits, or check returns a permanentError, waiting stops early.
+// waitTimeout elapses (see [waitWithin]).
 func waitFor(proc *process, check func() error) error {
-	const timeout = waitTimeout
+	return waitWithin(proc, waitTimeout, check)
+}
+
+// waitWithin polls check every pollInterval until it returns nil or timeout
+// elapses; it returns the last error on timeout. If proc is non-nil and
+// exits, or check returns a permanentError, waiting stops early.
+func waitWithin(proc *process, timeout time.Duration, check func() error) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		err := check()
