@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -73,6 +74,15 @@ policy that answers nothing or fails), 1 when the policy cannot be loaded.`,
 			in, err := checkInput(caller, callee, action, operation, direction, contextJSON, at)
 			if err != nil {
 				return err
+			}
+			for _, p := range policies {
+				pf, err := findPolicyFolders(p, policyPath)
+				if err != nil {
+					return err
+				}
+				if pf != nil {
+					return fmt.Errorf("--policy %s: pass one of them, e.g. --policy %s", pf.explain(), pf.defs[0])
+				}
 			}
 			a, err := opa.NewEmbedded(cmd.Context(), opa.EmbeddedOptions{Paths: policies, PolicyPath: policyPath, ReloadInterval: -1, CacheSize: -1})
 			if err != nil {
@@ -177,35 +187,121 @@ decision object), so a policy that passes its tests but that an agent would
 refuse fails here. The exit status is 0 when every test passes and the
 policy loads, 2 when a test fails or errors, 1 when the policies cannot be
 loaded or contain no tests. --policy-path "" skips the agent's check (for
-libraries of rules).`,
+libraries of rules).
+
+A directory of alternative policies, such as examples/policies (one
+subdirectory per policy, two or more of them defining the --policy-path
+package), cannot be loaded as one policy; test runs each subdirectory on its
+own (with the other arguments, if any), reports each, then a line per
+policy. The exit status is then the worst of theirs.`,
 		Example: `  agentweave authz test examples/policies/rbac
+  agentweave authz test examples/policies      # each policy folder on its own
   agentweave authz test policy.rego policy_test.rego`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			modules, store, err := tester.Load(args, nil)
+			runs, err := policyRuns(args, policyPath)
 			if err != nil {
-				return fmt.Errorf("loading policies: %w", err)
-			}
-			ch, err := tester.NewRunner().SetStore(store).SetModules(modules).SetTimeout(timeout).
-				CapturePrintOutput(true).RunTests(cmd.Context(), nil)
-			if err != nil {
-				return fmt.Errorf("running tests: %w", err)
-			}
-			if err := reportTests(cmd.OutOrStdout(), ch); err != nil || policyPath == "" {
 				return err
 			}
-			e, err := opa.NewEmbedded(cmd.Context(), opa.EmbeddedOptions{Paths: args, PolicyPath: policyPath, ReloadInterval: -1, CacheSize: -1})
-			if err != nil {
-				return fmt.Errorf("the tests pass, but an agent would refuse this policy: %w", err)
+			if len(runs) == 1 {
+				return testPolicy(cmd.Context(), cmd.OutOrStdout(), runs[0], policyPath, timeout)
 			}
-			defer e.Close()
-			fmt.Fprintf(cmd.OutOrStdout(), "an agent loads it: decisions from data.%s (revision %.12s)\n", strings.ReplaceAll(policyPath, "/", "."), e.Revision())
-			return nil
+			return testPolicies(cmd.Context(), cmd.OutOrStdout(), runs, policyPath, timeout)
 		},
 	}
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "time limit per test")
 	cmd.Flags().StringVar(&policyPath, "policy-path", "agentweave/authz", `the decision's package, as authorization.policy_path; "" skips the agent's load check`)
 	return cmd
+}
+
+// policyRuns splits the arguments of authz test into the sets of paths
+// tested together: all of them, unless some are directories of alternative
+// policies, whose subdirectories are then tested one by one, each with the
+// other arguments.
+func policyRuns(args []string, policyPath string) ([][]string, error) {
+	var folders, plain []string
+	for _, a := range args {
+		pf, err := findPolicyFolders(a, policyPath)
+		if err != nil {
+			return nil, err
+		}
+		if pf == nil {
+			plain = append(plain, a)
+			continue
+		}
+		if err := pf.ownFiles(); err != nil {
+			return nil, err
+		}
+		folders = append(folders, pf.subs...)
+	}
+	if len(folders) == 0 {
+		return [][]string{args}, nil
+	}
+	runs := make([][]string, len(folders))
+	for i, f := range folders {
+		runs[i] = append([]string{f}, plain...)
+	}
+	return runs, nil
+}
+
+// testPolicy runs the Rego tests under paths, then loads the policy as an
+// agent would (unless policyPath is "").
+func testPolicy(ctx context.Context, w io.Writer, paths []string, policyPath string, timeout time.Duration) error {
+	modules, store, err := tester.Load(paths, nil)
+	if err != nil {
+		return fmt.Errorf("loading policies: %w", err)
+	}
+	ch, err := tester.NewRunner().SetStore(store).SetModules(modules).SetTimeout(timeout).
+		CapturePrintOutput(true).RunTests(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("running tests: %w", err)
+	}
+	if err := reportTests(w, ch); err != nil || policyPath == "" {
+		return err
+	}
+	e, err := opa.NewEmbedded(ctx, opa.EmbeddedOptions{Paths: paths, PolicyPath: policyPath, ReloadInterval: -1, CacheSize: -1})
+	if err != nil {
+		return fmt.Errorf("the tests pass, but an agent would refuse this policy: %w", err)
+	}
+	defer e.Close()
+	fmt.Fprintf(w, "an agent loads it: decisions from %s (revision %.12s)\n", policyDocument(policyPath), e.Revision())
+	return nil
+}
+
+// testPolicies tests each run of paths on its own, each under a heading,
+// then prints one line per run. The exit status is the worst of theirs:
+// 2 when a test failed, else 1 when a run failed otherwise.
+func testPolicies(ctx context.Context, w io.Writer, runs [][]string, policyPath string, timeout time.Duration) error {
+	errs := make([]error, len(runs))
+	for i, paths := range runs {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "== %s\n", strings.Join(paths, " "))
+		errs[i] = testPolicy(ctx, w, paths, policyPath, timeout)
+		if errs[i] != nil && exitStatus(errs[i]) != exitTestsFailed {
+			fmt.Fprintf(w, "ERROR   %v\n", errs[i])
+		}
+	}
+	fmt.Fprintf(w, "\n================================================================================\n")
+	failed, code := 0, 1
+	for i, paths := range runs {
+		if errs[i] == nil {
+			fmt.Fprintf(w, "ok      %s\n", paths[0])
+			continue
+		}
+		failed++
+		if exitStatus(errs[i]) == exitTestsFailed {
+			code = exitTestsFailed
+		}
+		fmt.Fprintf(w, "FAIL    %s: %v\n", paths[0], errs[i])
+	}
+	if failed == 0 {
+		fmt.Fprintf(w, "all %d policies pass\n", len(runs))
+		return nil
+	}
+	fmt.Fprintf(w, "%d of %d policies failed\n", failed, len(runs))
+	return &exitError{code: code, err: fmt.Errorf("%d of %d policies failed", failed, len(runs))}
 }
 
 // reportTests prints one line per test result, in file order, and a

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -172,5 +173,109 @@ func TestAuthzTest(t *testing.T) {
 	}
 	if _, err := run(t.Context(), "authz", "test", filepath.Join(empty, "missing")); exitCode(err) != 1 {
 		t.Errorf("missing dir: err = %v, want exit 1", err)
+	}
+}
+
+// TestAuthzTestPolicyFolders runs the built agentweave on examples/policies,
+// a folder of alternative policies that cannot load together: each policy
+// folder is tested on its own.
+func TestAuthzTestPolicyFolders(t *testing.T) {
+	t.Parallel()
+	res := runCLI(t, nil, "authz", "test", "examples/policies")
+	if res.code != 0 {
+		t.Fatalf("authz test examples/policies:\n%s", res)
+	}
+	entries, err := os.ReadDir(filepath.Join(repoRoot, "examples", "policies"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		n++
+		dir := "examples/policies/" + e.Name()
+		if !strings.Contains(res.stdout, "== "+dir+"\n") || !strings.Contains(res.stdout, "ok      "+dir+"\n") {
+			t.Errorf("output lacks the heading and the verdict of %s:\n%s", dir, res.stdout)
+		}
+	}
+	if n < 2 || !strings.Contains(res.stdout, fmt.Sprintf("all %d policies pass\n", n)) ||
+		strings.Count(res.stdout, "an agent loads it: decisions from data.agentweave.authz") != n {
+		t.Errorf("want %d policies tested and loaded one by one:\n%s", n, res.stdout)
+	}
+
+	// authz check cannot use the whole folder either, and says which to pass.
+	check := runCLI(t, nil, "authz", "check", "--policy", "examples/policies",
+		"--caller", "spiffe://example.org/agent/orchestrator/prod", "--callee", "spiffe://example.org/agent/search/prod", "--action", "search")
+	if check.code != 1 || !strings.Contains(check.stderr, "examples/policies holds 3 alternative policies (cross_domain, deny_default, rbac), each defining package agentweave.authz: pass one of them, e.g. --policy examples/policies/cross_domain") {
+		t.Errorf("authz check --policy examples/policies:\n%s", check)
+	}
+}
+
+// writePolicyFiles writes files (path relative to dir → content).
+func writePolicyFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, src := range files {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestAuthzTestPolicyFoldersFail(t *testing.T) {
+	t.Parallel()
+	const (
+		policy   = "# METADATA\n# title: %s\npackage agentweave.authz\n\nallow if input.action == %q\n"
+		passing  = "package agentweave.authz_test\n\nimport data.agentweave.authz\n\ntest_ok if authz.allow with input as {\"action\": \"search\"}\n"
+		notAgent = "package agentweave.authz\n\nreasons := {\"x\"}\n"
+		libTest  = "package agentweave.authz_test\n\nimport data.agentweave.authz\n\ntest_reasons if authz.reasons == {\"x\"}\n"
+	)
+	dir := t.TempDir()
+	writePolicyFiles(t, dir, map[string]string{
+		"good/p.rego":            fmt.Sprintf(policy, "good", "search"),
+		"good/p_test.rego":       passing,
+		"wrong/p.rego":           fmt.Sprintf(policy, "wrong", "delete"),
+		"wrong/p_test.rego":      passing,
+		"unloadable/p.rego":      notAgent,
+		"unloadable/t_test.rego": libTest,
+		"notes/README.md":        "not a policy",
+	})
+	res := runCLI(t, nil, "authz", "test", dir)
+	if res.code != 2 {
+		t.Fatalf("alternatives, one failing a test: exit %d, want 2\n%s", res.code, res)
+	}
+	wantLines(t, res.stdout,
+		"== "+filepath.Join(dir, "good")+"\n",
+		"ok      "+filepath.Join(dir, "good")+"\n",
+		"FAIL    data.agentweave.authz_test.test_ok",
+		"FAIL    "+filepath.Join(dir, "wrong")+": 1 of 1 policy tests failed\n",
+		"FAIL    "+filepath.Join(dir, "unloadable")+": the tests pass, but an agent would refuse this policy",
+		"2 of 3 policies failed\n",
+	)
+	if strings.Contains(res.stdout, "notes") {
+		t.Errorf("a folder without Rego files was tested:\n%s", res.stdout)
+	}
+
+	// Only policies an agent refuses: exit 1.
+	only := t.TempDir()
+	writePolicyFiles(t, only, map[string]string{
+		"good/p.rego": fmt.Sprintf(policy, "good", "search"), "good/p_test.rego": passing,
+		"bad/p.rego": notAgent, "bad/p_test.rego": libTest,
+	})
+	if res := runCLI(t, nil, "authz", "test", only); res.code != 1 || !strings.Contains(res.stdout, "1 of 2 policies failed") {
+		t.Errorf("alternatives, one an agent refuses: want exit 1\n%s", res)
+	}
+
+	// Files of the folder's own cannot go with one policy more than another.
+	writePolicyFiles(t, dir, map[string]string{"shared.json": `{"x": 1}`})
+	res = runCLI(t, nil, "authz", "test", dir)
+	if res.code != 1 || !strings.Contains(res.stderr, "holds 3 alternative policies (good, unloadable, wrong)") ||
+		!strings.Contains(res.stderr, "files of its own (shared.json)") || !strings.Contains(res.stderr, "move those files into the policy folders") {
+		t.Errorf("alternatives with a file of the folder's own:\n%s", res)
 	}
 }
