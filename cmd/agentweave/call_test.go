@@ -48,7 +48,7 @@ func startAgent(t *testing.T) (url, callerSock string, searchID spiffeid.ID) {
 			v, _ := c.Data()
 			return nil, c.Result(ctx, v)
 		}},
-		{Name: "fail", Description: "fail", Handler: func(context.Context, *a2a.Request) (any, error) { return nil, errors.New("no luck")}},
+		{Name: "fail", Description: "fail", Handler: func(context.Context, *a2a.Request) (any, error) { return nil, errors.New("no luck") }},
 	}}})
 	return agent.URL, addrs[1], src.ID()
 }
