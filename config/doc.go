@@ -14,5 +14,20 @@
 //		return err // *config.Error: one line per problem
 //	}
 //
+// A [Config] built in Go gets the same defaults from [Config.ApplyDefaults]
+// and the same checks from [Config.Validate]; Load and Parse call both:
+//
+//	cfg := &config.Config{
+//		Agent:         config.Agent{Name: "search", TrustDomain: "example.org"},
+//		Authorization: config.Authorization{PolicyDir: "policies"},
+//	}
+//	cfg.ApplyDefaults()
+//	if err := cfg.Validate(); err != nil {
+//		return err
+//	}
+//
+// An [*Error] lists every [Problem] with its key and, from a file, its line
+// ([Problem.Line]).
+//
 // docs/configuration.md lists every key with its default.
 package config

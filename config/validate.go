@@ -4,12 +4,10 @@ import (
 	"fmt"
 	"maps"
 	"math"
-	"net"
 	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -23,106 +21,6 @@ var (
 	agentName      = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
 	capabilityName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 )
-
-func orDefault[T comparable](v *T, def T) {
-	var zero T
-	if *v == zero {
-		*v = def
-	}
-}
-
-func (c *Config) setDefaults(lookupEnv func(string) (string, bool)) {
-	orDefault(&c.Agent.Environment, Production)
-	orDefault(&c.Agent.Version, "0.0.0")
-	if c.Agent.Description == "" && c.Agent.Name != "" {
-		c.Agent.Description = c.Agent.Name + " agent"
-	}
-	orDefault(&c.Identity.Provider, "spiffe")
-	if c.Identity.SPIFFEEndpoint == "" && lookupEnv != nil {
-		c.Identity.SPIFFEEndpoint, _ = lookupEnv("SPIFFE_ENDPOINT_SOCKET")
-	}
-	if c.Identity.SPIFFEID == "" && c.Agent.Name != "" && c.Agent.TrustDomain != "" {
-		c.Identity.SPIFFEID = fmt.Sprintf("spiffe://%s/agent/%s/%s", c.Agent.TrustDomain, c.Agent.Name, c.Agent.Environment)
-	}
-	orDefault(&c.Identity.StartTimeout, 30*time.Second)
-	orDefault(&c.Authorization.Provider, "opa")
-	orDefault(&c.Authorization.PolicyPath, "agentweave/authz")
-	orDefault(&c.Authorization.DefaultAction, "deny")
-	if c.Authorization.Audit.Enabled == nil {
-		on := true
-		c.Authorization.Audit.Enabled = &on
-	}
-	orDefault(&c.Authorization.Audit.Destination, "stdout")
-	orDefault(&c.Authorization.Audit.Sync, "every")
-	if c.Authorization.Audit.MaxBytes == nil {
-		n := int64(100 << 20)
-		c.Authorization.Audit.MaxBytes = &n
-	}
-	orDefault(&c.Authorization.Timeout, time.Second)
-	orDefault(&c.Authorization.ReloadInterval, time.Second)
-	if c.Authorization.CacheSize == nil && c.Authorization.OPAEndpoint == "" {
-		n := 10_000 // opa.DefaultCacheSize
-		c.Authorization.CacheSize = &n
-	}
-	orDefault(&c.Authorization.CircuitBreaker.FailureThreshold, 5)
-	orDefault(&c.Authorization.CircuitBreaker.RecoveryTimeout, 2*time.Second)
-	orDefault(&c.Authorization.CircuitBreaker.SuccessThreshold, 1)
-	orDefault(&c.Transport.TLSMinVersion, "1.3")
-	orDefault(&c.Transport.PeerVerification, "strict")
-	if len(c.Transport.AllowedCallers) == 0 && c.Agent.TrustDomain != "" {
-		c.Transport.AllowedCallers = []string{"spiffe://" + c.Agent.TrustDomain + "/**"}
-		for _, td := range c.Identity.AllowedTrustDomains {
-			c.Transport.AllowedCallers = append(c.Transport.AllowedCallers, "spiffe://"+td+"/**")
-		}
-	}
-	orDefault(&c.Transport.ConnectionPool.MaxConnections, 100)
-	orDefault(&c.Transport.ConnectionPool.IdleTimeout, 60*time.Second)
-	orDefault(&c.Transport.CircuitBreaker.FailureThreshold, 5)
-	orDefault(&c.Transport.CircuitBreaker.RecoveryTimeout, 30*time.Second)
-	orDefault(&c.Transport.CircuitBreaker.SuccessThreshold, 2)
-	orDefault(&c.Transport.Retry.MaxAttempts, 3)
-	orDefault(&c.Transport.Retry.BaseDelay, time.Second)
-	orDefault(&c.Transport.Retry.MaxDelay, 30*time.Second)
-	orDefault(&c.Transport.Retry.Factor, 2)
-	orDefault(&c.Server.Host, "0.0.0.0")
-	orDefault(&c.Server.Port, 8443)
-	if len(c.Server.PublicURLs) == 0 {
-		host := c.Server.Host
-		if host == "0.0.0.0" || host == "::" {
-			host = "127.0.0.1"
-		}
-		c.Server.PublicURLs = []string{"https://" + net.JoinHostPort(host, strconv.Itoa(c.Server.Port))}
-	}
-	orDefault(&c.Server.MaxBodyBytes, 1<<20)
-	orDefault(&c.Server.ReadHeaderTimeout, 10*time.Second)
-	orDefault(&c.Server.IdleTimeout, 120*time.Second)
-	orDefault(&c.Server.ShutdownTimeout, 30*time.Second)
-	if rl := &c.Server.RateLimit; rl.Burst == 0 && rl.RequestsPerSecond > 0 {
-		rl.Burst = int(math.Ceil(rl.RequestsPerSecond))
-	}
-	orDefault(&c.Tasks.Store, "memory")
-	orDefault(&c.Tasks.MemoryLimit, 10_000)
-	if c.Observability.Metrics.Enabled == nil {
-		on := true
-		c.Observability.Metrics.Enabled = &on
-	}
-	orDefault(&c.Observability.Metrics.Host, "127.0.0.1")
-	orDefault(&c.Observability.Metrics.Port, 9090)
-	orDefault(&c.Observability.Tracing.Exporter, "otlp")
-	orDefault(&c.Observability.Tracing.Endpoint, "localhost:4317")
-	if c.Observability.Tracing.SampleRatio == nil {
-		r := 0.1
-		c.Observability.Tracing.SampleRatio = &r
-	}
-	orDefault(&c.Observability.Logging.Level, "info")
-	orDefault(&c.Observability.Logging.Format, "json")
-}
-
-type problems []string
-
-func (p *problems) add(key, format string, args ...any) {
-	*p = append(*p, key+": "+fmt.Sprintf(format, args...))
-}
 
 func oneOf(p *problems, key, v string, allowed ...string) {
 	for _, a := range allowed {
@@ -140,7 +38,24 @@ func httpsURL(p *problems, key, raw string) {
 	}
 }
 
-func (c *Config) validate() []string {
+// Validate reports every problem of c, as Load and Parse do for a file
+// (which call it after ApplyDefaults), in an *[Error] whose Details have
+// no lines; nil when there is none. Call [Config.ApplyDefaults] first:
+// Validate does not apply defaults, so a key left at its zero value is
+// judged as set to it (a zero port is not a TCP port), except for pointer
+// fields, where nil is judged as the default. It never panics, whatever c
+// holds.
+func (c *Config) Validate() error {
+	if c == nil {
+		return newError("", []Problem{{Message: "no configuration"}})
+	}
+	if p := c.validate(); len(p) > 0 {
+		return newError("", p)
+	}
+	return nil
+}
+
+func (c *Config) validate() problems {
 	var p problems
 	a := c.Agent
 	if !agentName.MatchString(a.Name) {
@@ -180,9 +95,11 @@ func (c *Config) validate() []string {
 		if !dev {
 			p.add("identity.provider", "static identities are for environment development only")
 		}
-		for k, v := range map[string]string{"cert_file": id.Static.CertFile, "key_file": id.Static.KeyFile, "bundle_file": id.Static.BundleFile} {
-			if v == "" {
-				p.add("identity.static."+k, "is required with provider static")
+		for _, f := range []struct{ key, v string }{
+			{"cert_file", id.Static.CertFile}, {"key_file", id.Static.KeyFile}, {"bundle_file", id.Static.BundleFile},
+		} {
+			if f.v == "" {
+				p.add("identity.static."+f.key, "is required with provider static")
 			}
 		}
 	}
@@ -222,7 +139,7 @@ func (c *Config) validate() []string {
 	if strings.HasPrefix(az.PolicyPath, "/") || strings.Contains(az.PolicyPath, "..") {
 		p.add("authorization.policy_path", "%q must be a relative path like agentweave/authz", az.PolicyPath)
 	}
-	if prod && (az.Audit.Enabled == nil || !*az.Audit.Enabled) {
+	if !deref(az.Audit.Enabled, defaultAuditEnabled) && prod {
 		p.add("authorization.audit.enabled", "must be true in production")
 	}
 	if _, err := AuditSync(az.Audit.Sync); err != nil {
@@ -276,12 +193,12 @@ func (c *Config) validate() []string {
 			p.add(k, "must be positive")
 		}
 	}
-	if tr.Retry.Factor < 1 {
-		p.add("transport.retry.factor", "must be at least 1")
+	if f := tr.Retry.Factor; !(f >= 1) || math.IsInf(f, 1) { // NaN too
+		p.add("transport.retry.factor", "must be a finite number of at least 1 (here %v)", f)
 	}
 
-	if rl := c.Server.RateLimit; rl.RequestsPerSecond < 0 || rl.Burst < 0 {
-		p.add("server.rate_limit", "requests_per_second and burst must not be negative")
+	if rl := c.Server.RateLimit; !(rl.RequestsPerSecond >= 0) || math.IsInf(rl.RequestsPerSecond, 1) || rl.Burst < 0 {
+		p.add("server.rate_limit", "requests_per_second and burst must not be negative (requests_per_second a finite number)")
 	}
 	if c.Server.Port < 1 || c.Server.Port > 65535 {
 		p.add("server.port", "%d is not a TCP port", c.Server.Port)
@@ -316,7 +233,7 @@ func (c *Config) validate() []string {
 		p.add("observability.metrics.port", "%d is not a TCP port", ob.Metrics.Port)
 	}
 	oneOf(&p, "observability.tracing.exporter", ob.Tracing.Exporter, "otlp", "stdout")
-	if r := *ob.Tracing.SampleRatio; r < 0 || r > 1 || math.IsNaN(r) {
+	if r := deref(ob.Tracing.SampleRatio, defaultSampleRatio); !(r >= 0 && r <= 1) { // NaN too
 		p.add("observability.tracing.sample_ratio", "%v is not between 0 and 1", r)
 	}
 	oneOf(&p, "observability.logging.level", ob.Logging.Level, "debug", "info", "warn", "error")

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -309,12 +310,35 @@ func TestTLSVersions(t *testing.T) {
 			t.Errorf("ParseTLSVersion(%q) succeeded, want an error", s)
 		}
 	}
+	// TLS 1.3 (the default) is allowed silently; 1.2 with a warning, once
+	// for each configuration that allows it.
+	const warning = "TLS 1.2 is allowed"
+	for _, v := range []uint16{0, tls.VersionTLS13} {
+		logs := &recordLog{}
+		opts := transport.TLSOptions{MinVersion: v, Logger: slog.New(logs)}
+		if _, err := transport.ServerTLSConfig(src, spiffeid.MatchAny(), opts); err != nil {
+			t.Fatalf("ServerTLSConfig(%#x) error = %v", v, err)
+		}
+		if _, err := transport.ClientTLSConfig(src, spiffeid.MatchAny(), opts); err != nil {
+			t.Fatalf("ClientTLSConfig(%#x) error = %v", v, err)
+		}
+		if n := logs.count(slog.LevelWarn, warning); n != 0 {
+			t.Errorf("MinVersion %#x: %d warnings containing %q, want 0", v, n, warning)
+		}
+	}
 	// With 1.2 allowed explicitly, a 1.2-only client gets through.
-	tls12 := transport.TLSOptions{MinVersion: tls.VersionTLS12}
+	serverLog, clientLog := &recordLog{}, &recordLog{}
+	tls12 := transport.TLSOptions{MinVersion: tls.VersionTLS12, Logger: slog.New(serverLog)}
 	srv := startServer(t, src, identity.MatchPatterns(callers), transport.ServerOptions{TLSOptions: tls12})
+	tls12.Logger = slog.New(clientLog)
 	rt, err := transport.NewRoundTripper(ca.Source(ca.CreateX509SVID(clientID)), spiffeid.MatchID(serverID), transport.ClientOptions{TLSOptions: tls12})
 	if err != nil {
 		t.Fatal(err)
+	}
+	for side, logs := range map[string]*recordLog{"NewServer": serverLog, "NewRoundTripper": clientLog} {
+		if n := logs.count(slog.LevelWarn, warning); n != 1 {
+			t.Errorf("%s with MinVersion TLS 1.2: %d warnings containing %q, want 1; logged: %q", side, n, warning, logs.messages())
+		}
 	}
 	rt.TLSClientConfig.MaxVersion = tls.VersionTLS12
 	_, state, err := get(t, &http.Client{Transport: rt}, srv.url)
@@ -364,6 +388,47 @@ func TestSlowClientDisconnected(t *testing.T) {
 			}
 		})
 	}
+}
+
+// recordLog is a slog.Handler that keeps every record's level and message.
+type recordLog struct {
+	mu      sync.Mutex
+	records []slog.Record
+}
+
+func (*recordLog) Enabled(context.Context, slog.Level) bool { return true }
+func (l *recordLog) WithAttrs([]slog.Attr) slog.Handler     { return l }
+func (l *recordLog) WithGroup(string) slog.Handler          { return l }
+
+func (l *recordLog) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.records = append(l.records, r.Clone())
+	return nil
+}
+
+// count returns the number of records at level whose message contains
+// substr.
+func (l *recordLog) count(level slog.Level, substr string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, r := range l.records {
+		if r.Level == level && strings.Contains(r.Message, substr) {
+			n++
+		}
+	}
+	return n
+}
+
+func (l *recordLog) messages() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]string, 0, len(l.records))
+	for _, r := range l.records {
+		out = append(out, r.Level.String()+" "+r.Message)
+	}
+	return out
 }
 
 func isTimeout(err error) bool {

@@ -1,6 +1,13 @@
-// Command agentweave is the AgentWeave CLI: run the demo, a development
-// trust domain, fetch SVIDs for non-Go clients, and (in later releases)
-// serve, validate and probe agents.
+// Command agentweave is the AgentWeave CLI. It runs the demo (three agents
+// under policy, impostors refused), a development trust domain (dev up) and
+// an agent from its configuration with built-in capabilities (serve); it
+// validates configurations and probes what they point at (validate
+// --probe), prints the agent card a configuration produces (card), calls
+// and loads agents over mutual TLS (call, bench), asks an agent's admin
+// endpoint whether it is healthy (health), fetches SVIDs for clients
+// outside Go (svid fetch), decides and tests Rego policies (authz check,
+// authz test) and verifies audit trails (audit verify). Every command has
+// --help with examples.
 package main
 
 import (

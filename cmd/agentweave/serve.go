@@ -46,7 +46,8 @@ func newServeCmd() *cobra.Command {
 		Use:   "serve --config FILE",
 		Short: "Run an agent from its configuration, with built-in capabilities",
 		Long: `serve runs an AgentWeave agent as its configuration describes: it waits for
-its SVID from the Workload API (identity.spiffe_endpoint), loads its policy
+its SVID from the Workload API (identity.spiffe_endpoint, or else
+$SPIFFE_ENDPOINT_SOCKET; with neither, serve refuses to start), loads its policy
 (authorization.policy_dir or opa_endpoint), and serves A2A over mutual TLS on
 server.host:server.port, with /metrics, /healthz and /readyz on the admin
 listener (observability.metrics). Every call is authorized and audited.
@@ -57,7 +58,10 @@ are Go programs built with the SDK (see examples/quickstart).
 
 serve stops on SIGINT or SIGTERM, finishing in-flight tasks within
 server.shutdown_timeout.`,
-		Example: `  agentweave serve --config examples/quickstart/search.yaml
+		Example: `  # the conformance example lists no capabilities: it serves echo; its SVID
+  # comes from: agentweave dev up --dir /tmp/aw --workload conformance
+  SPIFFE_ENDPOINT_SOCKET=unix:///tmp/aw/conformance.sock agentweave serve --config examples/conformance/agent.yaml
+
   AGENTWEAVE_SERVER_PORT=9443 agentweave serve --config agent.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

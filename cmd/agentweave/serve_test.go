@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -115,4 +116,104 @@ func freePort(t *testing.T) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// TestServeHelpExampleRuns runs what `agentweave serve --help` shows, as a
+// user would: the built command, dev up as the example's comment says, then
+// each example line that names a file of this repository. Ports and the
+// task database are moved by environment overrides, so that the test runs
+// beside others.
+func TestServeHelpExampleRuns(t *testing.T) {
+	t.Parallel()
+	help := runCLI(t, nil, "serve", "--help")
+	_, examples, ok := strings.Cut(help.stdout, "Examples:\n")
+	if help.code != 0 || !ok {
+		t.Fatalf("serve --help has no examples:\n%s", help)
+	}
+	examples, _, _ = strings.Cut(examples, "\n\nFlags:")
+	var runnable [][]string
+	for line := range strings.SplitSeq(examples, "\n") {
+		fields := strings.Fields(line)
+		if i := slices.Index(fields, "--config"); i >= 0 && i+1 < len(fields) {
+			if _, err := os.Stat(filepath.Join(repoRoot, fields[i+1])); err == nil {
+				runnable = append(runnable, fields)
+			}
+		}
+	}
+	if len(runnable) == 0 {
+		t.Fatalf("no example of serve --help names a configuration of this repository:\n%s", examples)
+	}
+	wantDevUp := "agentweave dev up --dir /tmp/aw --workload "
+	if !strings.Contains(examples, wantDevUp) {
+		t.Fatalf("serve --help does not say where the SVID comes from (%q…):\n%s", wantDevUp, examples)
+	}
+
+	for _, fields := range runnable {
+		// VAR=value… agentweave serve --config FILE
+		var env []string
+		for len(fields) > 0 && strings.Contains(fields[0], "=") {
+			env, fields = append(env, fields[0]), fields[1:]
+		}
+		if len(fields) < 2 || fields[0] != "agentweave" || fields[1] != "serve" {
+			t.Fatalf("example %q is not an agentweave serve command", strings.Join(fields, " "))
+		}
+		args := fields[1:]
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			// The example names its socket /tmp/aw/WORKLOAD.sock, served by
+			// dev up --dir /tmp/aw; here dev up serves it in a directory of
+			// the test's own, and a client too.
+			workload := ""
+			for i, kv := range env {
+				if sock, ok := strings.CutPrefix(kv, "SPIFFE_ENDPOINT_SOCKET=unix:///tmp/aw/"); ok {
+					workload = strings.TrimSuffix(sock, ".sock")
+					env = slices.Delete(env, i, i+1)
+					break
+				}
+			}
+			if workload == "" {
+				t.Fatalf("example sets no SPIFFE_ENDPOINT_SOCKET=unix:///tmp/aw/WORKLOAD.sock: %v", env)
+			}
+			dir := shortDir(t)
+			dev := startCLI(t, nil, "dev", "up", "--dir", dir, "--workload", workload, "--workload", "client")
+			dev.waitFor(t, "serving; press Ctrl-C to stop", 30*time.Second)
+
+			port, admin := freePort(t), freePort(t)
+			env = append(env, "SPIFFE_ENDPOINT_SOCKET=unix://"+filepath.Join(dir, workload+".sock"),
+				fmt.Sprintf("AGENTWEAVE_SERVER_PORT=%d", port), fmt.Sprintf("AGENTWEAVE_OBSERVABILITY_METRICS_PORT=%d", admin),
+				"AGENTWEAVE_TASKS_SQLITE_PATH="+filepath.Join(dir, "tasks.db"))
+			serve := startCLI(t, env, args...)
+			line := serve.waitFor(t, " serving at ", 60*time.Second)
+			id, _, _ := strings.Cut(strings.TrimPrefix(line, "agentweave serve: "), " ")
+
+			call := runCLI(t, nil, "call", "--socket", "unix://"+filepath.Join(dir, "client.sock"),
+				"--url", fmt.Sprintf("https://127.0.0.1:%d", port), "--target", id,
+				"--capability", "echo", "--data", `{"q":"spiffe"}`, "--timeout", "30s")
+			if call.code != 0 || !strings.Contains(call.stdout, `"q":"spiffe"`) {
+				t.Errorf("calling echo on the example agent %s:\n%s", id, call)
+			}
+			health := runCLI(t, nil, "health", fmt.Sprintf("http://127.0.0.1:%d/readyz", admin))
+			if health.code != 0 {
+				t.Errorf("the example agent is not ready:\n%s", health)
+			}
+			if code := serve.stop(t); code != 0 {
+				t.Errorf("serve ended with exit code %d after SIGTERM, want 0:\n%s", code, serve.output())
+			}
+			if code := dev.stop(t); code != 0 {
+				t.Errorf("dev up ended with exit code %d after SIGTERM, want 0:\n%s", code, dev.output())
+			}
+		})
+	}
+}
+
+// TestServeRefusesWithoutEndpoint: with neither identity.spiffe_endpoint
+// nor SPIFFE_ENDPOINT_SOCKET, serve does not start, and says what to set.
+func TestServeRefusesWithoutEndpoint(t *testing.T) {
+	t.Parallel()
+	res := runCLI(t, nil, "serve", "--config", "examples/conformance/agent.yaml")
+	if res.code != 1 || !strings.Contains(res.stderr, "SPIFFE_ENDPOINT_SOCKET") || !strings.Contains(res.stderr, "identity.spiffe_endpoint") {
+		t.Errorf("serve without a Workload API endpoint:\n%s\nwant exit 1 naming identity.spiffe_endpoint and SPIFFE_ENDPOINT_SOCKET", res)
+	}
+	if strings.Contains(res.stderr, "serving at") {
+		t.Errorf("serve started without an endpoint:\n%s", res)
+	}
 }
