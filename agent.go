@@ -13,6 +13,8 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/agentweave/agentweave-go/a2a"
+	"github.com/agentweave/agentweave-go/a2a/client"
+	"github.com/agentweave/agentweave-go/a2a/taskstore"
 	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/config"
 	"github.com/agentweave/agentweave-go/identity"
@@ -44,8 +46,8 @@ type Agent struct {
 
 	enforcer *authz.Enforcer
 	policy   policyState
-	store    a2a.Store
-	client   *a2a.Client
+	store    taskstore.Store
+	client   *client.Client
 	metrics  *observe.Metrics
 	tracing  *observe.Tracing
 	health   *observe.Health

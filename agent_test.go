@@ -16,7 +16,7 @@ import (
 	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
 
 	agentweave "github.com/agentweave/agentweave-go"
-	"github.com/agentweave/agentweave-go/a2a"
+	"github.com/agentweave/agentweave-go/a2a/client"
 	"github.com/agentweave/agentweave-go/agentweavetest"
 	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/authz/audit"
@@ -67,7 +67,7 @@ func TestCallBetweenAgents(t *testing.T) {
 
 	// A handler error fails the task; bad input rejects it.
 	res, err = orch.Call(t.Context(), net.ID("search"), "search", query{})
-	var te *a2a.TaskError
+	var te *client.TaskError
 	if !errors.As(err, &te) || res.State != a2acore.TaskStateFailed || res.Message != "empty query" {
 		t.Errorf("Call(empty) = %+v, %v; want failed with the handler's error", res, err)
 	}

@@ -12,9 +12,10 @@ import (
 	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
-	"github.com/agentweave/agentweave-go/a2a"
-	"github.com/agentweave/agentweave-go/a2a/pgstore"
-	"github.com/agentweave/agentweave-go/a2a/sqlitestore"
+	"github.com/agentweave/agentweave-go/a2a/client"
+	"github.com/agentweave/agentweave-go/a2a/taskstore"
+	"github.com/agentweave/agentweave-go/a2a/taskstore/postgres"
+	"github.com/agentweave/agentweave-go/a2a/taskstore/sqlite"
 	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/authz/audit"
 	"github.com/agentweave/agentweave-go/authz/opa"
@@ -382,21 +383,21 @@ func (a *Agent) buildStore(ctx context.Context) error {
 	tc := a.cfg.Tasks
 	switch tc.Store {
 	case "sqlite":
-		s, err := sqlitestore.Open(ctx, tc.SQLitePath, sqlitestore.Options{})
+		s, err := sqlite.Open(ctx, tc.SQLitePath, sqlite.Options{})
 		if err != nil {
 			return fmt.Errorf("agentweave: tasks.sqlite_path: %w", err)
 		}
 		a.store = s
 		a.closers = append(a.closers, s.Close)
 	case "postgres":
-		s, err := pgstore.Open(ctx, tc.PostgresDSN, pgstore.Options{})
+		s, err := postgres.Open(ctx, tc.PostgresDSN, postgres.Options{})
 		if err != nil {
 			return fmt.Errorf("agentweave: tasks.postgres_dsn: %w", err)
 		}
 		a.store = s
 		a.closers = append(a.closers, s.Close)
 	default:
-		a.store = a2a.NewMemoryStore(tc.MemoryLimit)
+		a.store = taskstore.NewMemory(tc.MemoryLimit)
 	}
 	return nil
 }
@@ -430,11 +431,11 @@ func (a *Agent) buildClient() error {
 	if rl := a.cfg.Server.RateLimit; rl.RequestsPerSecond > 0 {
 		a.limiter = resilience.NewRateLimiter(resilience.RateOptions{PerSecond: rl.RequestsPerSecond, Burst: rl.Burst})
 	}
-	peers := a2a.StaticResolver{}
+	peers := client.StaticResolver{}
 	for _, p := range a.cfg.Peers {
 		peers[spiffeid.RequireFromString(p.SPIFFEID)] = p.URL // validated by config
 	}
-	resolvers := a2a.Resolvers{peers}
+	resolvers := client.Resolvers{peers}
 	if a.opts.resolver != nil {
 		resolvers = append(resolvers, a.opts.resolver)
 	}
@@ -442,7 +443,7 @@ func (a *Agent) buildClient() error {
 	if err != nil {
 		return err
 	}
-	c, err := a2a.NewClient(a.src, a2a.ClientOptions{
+	c, err := client.New(a.src, client.Options{
 		Resolver: resolvers,
 		Enforcer: a.enforcer,
 		Transport: clientTransport(minTLS, tc.ConnectionPool.MaxConnections, tc.ConnectionPool.IdleTimeout, a.log, func(error) {

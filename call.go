@@ -15,7 +15,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/agentweave/agentweave-go/a2a"
+	"github.com/agentweave/agentweave-go/a2a/client"
 	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/observe"
 	"github.com/agentweave/agentweave-go/resilience"
@@ -96,7 +96,7 @@ func resultOf(t *a2acore.Task) *Result {
 // (outbound) before any network I/O, and audited. It goes through the
 // target's circuit breaker, and is retried only while nothing of it
 // reached the target. A task that failed or was rejected returns its
-// Result with an *a2a.TaskError.
+// Result with an *client.TaskError.
 func (a *Agent) Call(ctx context.Context, target, capability string, payload any) (*Result, error) {
 	id, err := spiffeid.FromString(target)
 	if err != nil {
@@ -144,7 +144,7 @@ func (a *Agent) Stream(ctx context.Context, target, capability string, payload a
 // Client returns the agent's A2A client, for operations beyond Call and
 // Stream (GetTask, CancelTask, ListTasks, SubscribeToTask on a peer). It
 // authorizes and audits each one like Call.
-func (a *Agent) Client() *a2a.Client { return a.client }
+func (a *Agent) Client() *client.Client { return a.client }
 
 // guard runs one authorized exchange with target through its breaker,
 // retrying only when that is safe.
@@ -178,7 +178,7 @@ func peerFault(err error) bool {
 		a2acore.ErrTaskNotFound, a2acore.ErrTaskNotCancelable, a2acore.ErrPushNotificationNotSupported,
 		a2acore.ErrUnsupportedOperation, a2acore.ErrUnsupportedContentType, a2acore.ErrExtendedCardNotConfigured,
 		a2acore.ErrExtensionSupportRequired, a2acore.ErrVersionNotSupported, a2acore.ErrUnauthenticated,
-		a2acore.ErrUnauthorized, a2a.ErrUnknownPeer,
+		a2acore.ErrUnauthorized, client.ErrUnknownPeer,
 	} {
 		if errors.Is(err, answer) {
 			return false
@@ -189,7 +189,7 @@ func peerFault(err error) bool {
 
 // outcome is the code label of a request's metric.
 func outcome(err error) string {
-	var te *a2a.TaskError
+	var te *client.TaskError
 	switch {
 	case err == nil, errors.As(err, &te):
 		return observe.CodeOK

@@ -7,7 +7,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
-	"github.com/agentweave/agentweave-go/a2a"
+	"github.com/agentweave/agentweave-go/a2a/client"
+	"github.com/agentweave/agentweave-go/a2a/taskstore"
 	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/authz/audit"
 	"github.com/agentweave/agentweave-go/identity"
@@ -25,8 +26,8 @@ type options struct {
 	source     identity.Source
 	authorizer authz.Authorizer
 	auditSink  audit.Sink
-	store      a2a.Store
-	resolver   a2a.Resolver
+	store      taskstore.Store
+	resolver   client.Resolver
 	listener   net.Listener
 	adminAddr  *string
 	registerer prometheus.Registerer
@@ -59,11 +60,11 @@ func WithAuditSink(sink audit.Sink) Option {
 
 // WithStore keeps tasks in s instead of the configured store. The agent
 // does not close it.
-func WithStore(s a2a.Store) Option { return optionFunc(func(o *options) { o.store = s }) }
+func WithStore(s taskstore.Store) Option { return optionFunc(func(o *options) { o.store = s }) }
 
 // WithResolver finds the URLs of agents that are not in the
 // configuration's peers (which are looked up first).
-func WithResolver(r a2a.Resolver) Option { return optionFunc(func(o *options) { o.resolver = r }) }
+func WithResolver(r client.Resolver) Option { return optionFunc(func(o *options) { o.resolver = r }) }
 
 // WithListener serves A2A on ln instead of listening on server.host and
 // server.port. The agent closes it.

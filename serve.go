@@ -103,19 +103,8 @@ func (a *Agent) adminAddrLocked() string {
 }
 
 func (a *Agent) newEngine() (*a2a.Engine, error) {
-	caps := make([]a2a.Capability, 0, len(a.caps))
-	def := ""
-	for _, c := range a.caps {
-		caps = append(caps, a2a.Capability{Name: c.Name, Description: c.Description, Tags: c.Tags, Examples: c.Examples, Replies: c.Replies, Handler: c.handler()})
-		if c.Default {
-			if def != "" {
-				return nil, fmt.Errorf("agentweave: capabilities %q and %q are both the default", def, c.Name)
-			}
-			def = c.Name
-		}
-	}
 	opts := a2a.EngineOptions{
-		Capabilities: caps, Default: def, Store: a.store, Logger: a.log, Enforcer: a.enforcer, Self: a.id,
+		Capabilities: a.caps, Store: a.store, Logger: a.log, Enforcer: a.enforcer, Self: a.id,
 		Observe: func(_ context.Context, op string, d time.Duration, err error) {
 			a.metrics.ObserveRequest(observe.Inbound, op, outcome(err), d)
 		},

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
 
@@ -14,29 +12,6 @@ import (
 	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/identity"
 )
-
-// decisions records what the enforcer decided, as an audit trail would.
-type decisions struct {
-	mu  sync.Mutex
-	log []string // "operation action caller allowed|denied"
-}
-
-func (d *decisions) Audit(_ context.Context, in *authz.Input, dec authz.Decision, _ time.Duration) (string, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	verdict := "denied"
-	if dec.Allow {
-		verdict = "allowed"
-	}
-	d.log = append(d.log, strings.Join([]string{in.Operation, in.Action, strings.TrimPrefix(in.CallerSPIFFEID, "spiffe://example.org/agent/"), verdict}, " "))
-	return "a-" + in.Operation, nil
-}
-
-func (d *decisions) snapshot() []string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return append([]string(nil), d.log...)
-}
 
 // TestPolicyOnEveryOperation: the policy is asked before anything else for
 // every operation; a denial (or a failed decision) stops the call, with the
@@ -63,13 +38,13 @@ func TestPolicyOnEveryOperation(t *testing.T) {
 		for i, c := range o.Capabilities {
 			h := c.Handler
 			name := c.Name
-			o.Capabilities[i].Handler = func(ctx context.Context, call *a2a.Call) error {
+			o.Capabilities[i].Handler = func(ctx context.Context, call *a2a.Request) (any, error) {
 				ran <- name
 				return h(ctx, call)
 			}
 		}
 	})
-	alice, bob := e.client(aliceID, a2acore.TransportProtocolJSONRPC), e.client(bobID, a2acore.TransportProtocolJSONRPC)
+	alice, bob := e.Client(aliceID, a2acore.TransportProtocolJSONRPC), e.Client(bobID, a2acore.TransportProtocolJSONRPC)
 
 	task := asTask(t)(alice.SendMessage(t.Context(), call("echo", nil)))
 	if got := <-ran; got != "echo" {
@@ -107,7 +82,7 @@ func TestPolicyOnEveryOperation(t *testing.T) {
 	}
 	_, err = bob.GetExtendedAgentCard(t.Context(), &a2acore.GetExtendedAgentCardRequest{})
 	denied("bob GetExtendedAgentCard", err, "bob may do nothing")
-	_, err = e.client(bobID, a2acore.TransportProtocolHTTPJSON).SendMessage(t.Context(), call("echo", nil))
+	_, err = e.Client(bobID, a2acore.TransportProtocolHTTPJSON).SendMessage(t.Context(), call("echo", nil))
 	denied("bob SendMessage over HTTP+JSON", err, "bob may do nothing")
 
 	select {
@@ -124,7 +99,7 @@ func TestPolicyOnEveryOperation(t *testing.T) {
 		"SubscribeToTask  bob/dev denied", "SendStreamingMessage echo bob/dev denied", "GetExtendedAgentCard  bob/dev denied",
 		"SendMessage echo bob/dev denied", "ListTasks  alice/dev allowed",
 	}
-	if got := audit.snapshot(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+	if got := audit.Snapshot(); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("audited decisions:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

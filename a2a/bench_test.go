@@ -28,9 +28,9 @@ var sendBody = []byte(`{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{
 func benchEngine(b *testing.B) *a2a.Engine {
 	e, err := a2a.NewEngine(a2a.EngineOptions{Self: agentID, Enforcer: &authz.Enforcer{Authorizer: authz.AllowAll()}, Capabilities: []a2a.Capability{{
 		Name: "echo", Description: "echo",
-		Handler: func(ctx context.Context, c *a2a.Call) error {
+		Handler: func(ctx context.Context, c *a2a.Request) (any, error) {
 			v, _ := c.Data()
-			return c.Result(ctx, v)
+			return nil, c.Result(ctx, v)
 		},
 	}}})
 	if err != nil {

@@ -22,8 +22,10 @@ const ExtensionURI = "https://github.com/agentweave/agentweave-go/a2a/ext/capabi
 // capabilityName is the pattern capability names follow (the original's).
 var capabilityName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 
-// Capability is something an agent can do. Each capability is listed as a
-// skill in the agent card.
+// Capability is something an agent can do, listed as a skill in its agent
+// card. The same type describes a capability in Go code, in the engine and
+// in the agent card; configuration only adds text (description, tags,
+// examples) to the capabilities code registers.
 type Capability struct {
 	// Name matches ^[a-z][a-z0-9_]*$ and is unique within the agent.
 	Name string
@@ -34,19 +36,45 @@ type Capability struct {
 	Examples []string
 	// Handler does the work.
 	Handler Handler
+	// Default runs messages that name no capability: plain A2A clients
+	// that know nothing of AgentWeave's capability metadata. At most one
+	// capability may be the default; without one, such messages are
+	// refused with the list of capabilities.
+	Default bool
 	// Replies lets the handler answer with a message instead of a task
-	// ([Call.Reply]). The task is then created only at the handler's first
-	// other output (or when it returns), so a reply leaves no task behind.
-	// Without it, the task exists, working, from the start.
+	// ([Request.Reply]). The task is then created only at the handler's
+	// first other output (or when it returns), so a reply leaves no task
+	// behind. Without it, the task exists, working, from the start.
 	Replies bool
 }
 
-// Handler runs one call of a capability. It reports progress and results
-// through call. Returning nil completes the task, unless the handler asked
-// for more input ([Call.RequireInput]); returning an error fails the task
-// with the error's text as the status message. ctx ends when the task is
-// canceled or the agent shuts down.
-type Handler func(ctx context.Context, call *Call) error
+// Handler runs one request for a capability. A non-nil result becomes the
+// task's "result" artifact (its JSON, [Request.Result]) and the task
+// completes, unless the handler asked for more input
+// ([Request.RequireInput]). An error fails the task with the error's text
+// as the status message; an [*InputError] rejects it instead (the caller's
+// fault). ctx ends when the task is canceled or the agent shuts down.
+type Handler func(ctx context.Context, req *Request) (any, error)
+
+// InputError reports a payload a capability could not accept; the task
+// ends as rejected (the caller's fault), not failed.
+type InputError struct{ Err error }
+
+func (e *InputError) Error() string { return "invalid input: " + e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
+
+// Func adapts a typed function into a [Handler]: the payload is decoded
+// from JSON into In (a payload that does not fit rejects the task with the
+// reason, as an [*InputError]) and the Out it returns is the result.
+func Func[In, Out any](fn func(ctx context.Context, req *Request, in In) (Out, error)) Handler {
+	return func(ctx context.Context, req *Request) (any, error) {
+		var in In
+		if err := req.Decode(&in); err != nil {
+			return nil, &InputError{Err: err}
+		}
+		return fn(ctx, req, in)
+	}
+}
 
 func (c Capability) validate() error {
 	var errs []error
@@ -62,9 +90,10 @@ func (c Capability) validate() error {
 	return errors.Join(errs...)
 }
 
-// Call is one run of a capability handler. Its methods are safe for
+// Request is one run of a capability handler: a request this agent
+// handles (a call it makes is [client.Client.Request]). Its methods are safe for
 // concurrent use; after the task has ended they return [ErrTaskClosed].
-type Call struct {
+type Request struct {
 	// Caller is the verified SPIFFE ID of the client that owns the task.
 	Caller spiffeid.ID
 	// Capability is the name of the capability called.
@@ -79,17 +108,17 @@ type Call struct {
 	task *liveTask
 }
 
-// ErrTaskClosed is returned by [Call] methods once the task has reached a
+// ErrTaskClosed is returned by [Request] methods once the task has reached a
 // terminal state (for example because it was canceled).
 var ErrTaskClosed = errors.New("a2a: task has ended")
 
 // TaskInfo implements a2a.TaskInfoProvider.
-func (c *Call) TaskInfo() a2acore.TaskInfo {
+func (c *Request) TaskInfo() a2acore.TaskInfo {
 	return a2acore.TaskInfo{TaskID: c.TaskID, ContextID: c.ContextID}
 }
 
 // Data returns the payload: the value of the message's first data part.
-func (c *Call) Data() (any, bool) {
+func (c *Request) Data() (any, bool) {
 	for _, p := range c.Message.Parts {
 		if d, ok := p.Content.(a2acore.Data); ok {
 			return d.Value, true
@@ -100,7 +129,7 @@ func (c *Call) Data() (any, bool) {
 
 // Decode decodes the payload into v (a pointer), as encoding/json would
 // decode the data part's JSON. A missing payload decodes as an empty object.
-func (c *Call) Decode(v any) error {
+func (c *Request) Decode(v any) error {
 	data, ok := c.Data()
 	if !ok {
 		data = map[string]any{}
@@ -116,7 +145,7 @@ func (c *Call) Decode(v any) error {
 }
 
 // Text returns the text of the message's text parts, joined by newlines.
-func (c *Call) Text() string {
+func (c *Request) Text() string {
 	var parts []string
 	for _, p := range c.Message.Parts {
 		if t, ok := p.Content.(a2acore.Text); ok {
@@ -127,12 +156,12 @@ func (c *Call) Text() string {
 }
 
 // Progress reports that the task is working, with a status message.
-func (c *Call) Progress(ctx context.Context, text string) error {
+func (c *Request) Progress(ctx context.Context, text string) error {
 	return c.task.apply(ctx, c.status(a2acore.TaskStateWorking, text))
 }
 
 // Artifact adds a complete artifact to the task.
-func (c *Call) Artifact(ctx context.Context, name string, parts ...*a2acore.Part) error {
+func (c *Request) Artifact(ctx context.Context, name string, parts ...*a2acore.Part) error {
 	ev := a2acore.NewArtifactEvent(c, parts...)
 	ev.Artifact.Name = name
 	ev.LastChunk = true
@@ -141,7 +170,7 @@ func (c *Call) Artifact(ctx context.Context, name string, parts ...*a2acore.Part
 
 // Chunk streams an artifact in pieces: the first call for an id creates it,
 // later calls append; last marks the final piece.
-func (c *Call) Chunk(ctx context.Context, id a2acore.ArtifactID, name string, last bool, parts ...*a2acore.Part) error {
+func (c *Request) Chunk(ctx context.Context, id a2acore.ArtifactID, name string, last bool, parts ...*a2acore.Part) error {
 	ev := a2acore.NewArtifactUpdateEvent(c, id, parts...)
 	ev.Artifact.Name = name
 	ev.LastChunk = last
@@ -155,7 +184,7 @@ func (c *Call) Chunk(ctx context.Context, id a2acore.ArtifactID, name string, la
 // float64, bool, nil), a copy that later changes to v do not reach: what
 // the caller decodes, what stores keep and what 0.3 clients (which need an
 // object) see.
-func (c *Call) Result(ctx context.Context, v any) error {
+func (c *Request) Result(ctx context.Context, v any) error {
 	value, ok := copyJSON(v, 0)
 	if !ok {
 		b, err := json.Marshal(v)
@@ -222,7 +251,7 @@ func copyJSON(v any, depth int) (any, bool) {
 // the message and a stream carries only it. It must be the handler's first
 // and only output, and the capability must have Replies set; the handler
 // should then return nil.
-func (c *Call) Reply(_ context.Context, parts ...*a2acore.Part) error {
+func (c *Request) Reply(_ context.Context, parts ...*a2acore.Part) error {
 	msg := a2acore.NewMessage(a2acore.MessageRoleAgent, parts...)
 	msg.ContextID = c.ContextID
 	return c.task.answer(msg)
@@ -231,26 +260,51 @@ func (c *Call) Reply(_ context.Context, parts ...*a2acore.Part) error {
 // RequireInput moves the task to input-required with a question for the
 // caller; the handler should then return nil. The caller's answer (a
 // message with this task's ID) runs the handler again.
-func (c *Call) RequireInput(ctx context.Context, question string) error {
+func (c *Request) RequireInput(ctx context.Context, question string) error {
 	return c.task.apply(ctx, c.status(a2acore.TaskStateInputRequired, question))
 }
 
 // Reject ends the task as rejected, with a reason; the handler should then
 // return nil.
-func (c *Call) Reject(ctx context.Context, reason string) error {
+func (c *Request) Reject(ctx context.Context, reason string) error {
 	return c.task.apply(ctx, c.status(a2acore.TaskStateRejected, reason))
 }
 
 // Complete ends the task as completed with a status message (returning nil
 // from the handler completes it without one).
-func (c *Call) Complete(ctx context.Context, text string) error {
+func (c *Request) Complete(ctx context.Context, text string) error {
 	return c.task.apply(ctx, c.status(a2acore.TaskStateCompleted, text))
 }
 
-func (c *Call) status(state a2acore.TaskState, text string) *a2acore.TaskStatusUpdateEvent {
+func (c *Request) status(state a2acore.TaskState, text string) *a2acore.TaskStatusUpdateEvent {
 	var msg *a2acore.Message
 	if text != "" {
 		msg = a2acore.NewMessageForTask(a2acore.MessageRoleAgent, c, a2acore.NewTextPart(text))
 	}
 	return a2acore.NewStatusUpdateEvent(c, state, msg)
+}
+
+// CapabilityMessage builds the message that calls capability with payload
+// as its data part.
+func CapabilityMessage(capability string, payload any) *a2acore.Message {
+	if payload == nil {
+		payload = map[string]any{}
+	}
+	msg := a2acore.NewMessage(a2acore.MessageRoleUser, a2acore.NewDataPart(payload))
+	msg.SetMeta(ExtensionURI, capability)
+	return msg
+}
+
+// CapabilityOf returns the capability a SendMessage request calls: the
+// message's metadata, then the request's; "" if neither names one, or if
+// the value is not a capability name.
+func CapabilityOf(req *a2acore.SendMessageRequest) string {
+	if req == nil || req.Message == nil {
+		return ""
+	}
+	name, _ := capabilityFrom(req.Message.Metadata)
+	if name == "" {
+		name, _ = capabilityFrom(req.Metadata)
+	}
+	return name
 }

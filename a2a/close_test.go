@@ -23,11 +23,11 @@ func TestCloseWhileSending(t *testing.T) {
 	var late atomic.Int64
 	e, err := a2a.NewEngine(a2a.EngineOptions{Self: agentID, Enforcer: &authz.Enforcer{Authorizer: authz.AllowAll()}, Capabilities: []a2a.Capability{{
 		Name: "echo", Description: "echo",
-		Handler: func(context.Context, *a2a.Call) error {
+		Handler: func(context.Context, *a2a.Request) (any, error) {
 			if closed.Load() {
 				late.Add(1)
 			}
-			return nil
+			return nil, nil
 		},
 	}}})
 	if err != nil {

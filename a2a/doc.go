@@ -1,5 +1,13 @@
 // Package a2a speaks the A2A protocol (v1.0, with 0.3 compatibility) over
-// AgentWeave's mutual-TLS transport.
+// AgentWeave's mutual-TLS transport: the task [Engine] that serves
+// capabilities, the agent card and the HTTP handler.
+//
+// The rest of the protocol's roles are in packages beneath it:
+// [github.com/agentweave/agentweave-go/a2a/client] calls agents by SPIFFE
+// ID, [github.com/agentweave/agentweave-go/a2a/taskstore] keeps tasks (in
+// memory, SQLite or PostgreSQL), and
+// [github.com/agentweave/agentweave-go/a2a/a2atest] serves an engine for
+// tests.
 //
 // It uses a2a-go (imported here as a2acore, a2asrv, a2aclient) for the wire
 // — types, the JSON-RPC and HTTP+JSON bindings, SSE — and replaces a2a-go's
@@ -19,9 +27,10 @@
 //	  "metadata": {"https://github.com/agentweave/agentweave-go/a2a/ext/capability/v1": "search"},
 //	  "parts": [{"data": {"query": "spiffe"}}]}}
 //
-// The [Handler] receives a [Call]: the caller's verified SPIFFE ID, the
-// payload ([Call.Decode]), and methods to report progress, artifacts and the
-// result. Returning nil completes the task; an error fails it.
+// The [Handler] receives a [Request]: the caller's verified SPIFFE ID, the
+// payload ([Request.Decode]), and methods to report progress, artifacts and
+// the result. A returned value becomes the result artifact and completes
+// the task; an error fails it ([Func] decodes the payload into a Go type).
 //
 // # Ownership
 //

@@ -2,217 +2,19 @@ package a2a_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
-	"github.com/a2aproject/a2a-go/v2/a2aclient"
-	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/agentweave/agentweave-go/a2a"
-	"github.com/agentweave/agentweave-go/a2a/a2atest"
-	"github.com/agentweave/agentweave-go/authz"
-	"github.com/agentweave/agentweave-go/identity"
-	"github.com/agentweave/agentweave-go/identity/identitytest"
-	"github.com/agentweave/agentweave-go/transport"
 )
-
-var (
-	td       = spiffeid.RequireTrustDomainFromString("example.org")
-	agentID  = spiffeid.RequireFromString("spiffe://example.org/agent/search/dev")
-	aliceID  = spiffeid.RequireFromString("spiffe://example.org/agent/alice/dev")
-	bobID    = spiffeid.RequireFromString("spiffe://example.org/agent/bob/dev")
-	everyone = identity.MustParsePattern("spiffe://example.org/agent/**")
-)
-
-// env is an agent served over mTLS, and callers with their own identities.
-type env struct {
-	t       *testing.T
-	ca      *identitytest.CA
-	base    string
-	release chan struct{} // closes to let "slow" finish
-	engine  *a2a.Engine
-	// card requests seen, and how many were conditional (If-None-Match)
-	cardGets, cardRevalidations atomic.Int64
-}
-
-func capabilities(release <-chan struct{}) []a2a.Capability {
-	return []a2a.Capability{
-		{Name: "echo", Description: "returns its input", Handler: func(ctx context.Context, c *a2a.Call) error {
-			data, _ := c.Data()
-			return c.Result(ctx, map[string]any{"echo": data, "caller": c.Caller.String()})
-		}},
-		{Name: "slow", Description: "works until released or canceled", Handler: func(ctx context.Context, c *a2a.Call) error {
-			if err := c.Progress(ctx, "started"); err != nil {
-				return err
-			}
-			select {
-			case <-release:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			return c.Artifact(ctx, "out", a2acore.NewTextPart("done"))
-		}},
-		{Name: "ask", Description: "asks a question first", Handler: func(ctx context.Context, c *a2a.Call) error {
-			if c.Text() == "42" {
-				return c.Complete(ctx, "thanks")
-			}
-			return c.RequireInput(ctx, "what is the answer?")
-		}},
-		{Name: "fail", Description: "always fails", Handler: func(context.Context, *a2a.Call) error {
-			return errors.New("the database is on fire")
-		}},
-		{Name: "boom", Description: "panics", Handler: func(context.Context, *a2a.Call) error {
-			panic("unexpected")
-		}},
-		{Name: "hello", Description: "answers with a message, or makes a task when asked", Replies: true, Handler: func(ctx context.Context, c *a2a.Call) error {
-			if c.Text() == "task please" {
-				return c.Complete(ctx, "a task after all")
-			}
-			return c.Reply(ctx, a2acore.NewTextPart("hello, "+c.Caller.String()))
-		}},
-		{Name: "badreply", Description: "replies without Replies set", Handler: func(ctx context.Context, c *a2a.Call) error {
-			return c.Reply(ctx, a2acore.NewTextPart("not allowed"))
-		}},
-	}
-}
-
-func newEnv(t *testing.T) *env { return newEnvWith(t, nil) }
-
-// newEnvWrapped is newEnv with every A2A request going through wrap.
-func newEnvWrapped(t *testing.T, wrap func(w http.ResponseWriter, r *http.Request, next http.Handler)) *env {
-	return newEnvWithWrap(t, nil, wrap)
-}
-
-// newEnvWith lets a test adjust the engine's options; agentSrc is the
-// agent's own identity (the server's SVID).
-func newEnvWith(t *testing.T, adjust func(o *a2a.EngineOptions, agentSrc identity.Source)) *env {
-	t.Helper()
-	return newEnvWithWrap(t, adjust, nil)
-}
-
-func newEnvWithWrap(t *testing.T, adjust func(o *a2a.EngineOptions, agentSrc identity.Source), wrap func(w http.ResponseWriter, r *http.Request, next http.Handler)) *env {
-	t.Helper()
-	e := &env{t: t, ca: identitytest.NewCA(t, td), release: make(chan struct{})}
-	agentSrc := e.ca.Source(e.ca.CreateX509SVID(agentID))
-	opts := a2a.EngineOptions{Capabilities: capabilities(e.release), Self: agentID, Enforcer: &authz.Enforcer{Authorizer: authz.AllowAll()}}
-	if adjust != nil {
-		adjust(&opts, agentSrc)
-	}
-	t.Cleanup(func() {
-		select {
-		case <-e.release:
-		default:
-			close(e.release)
-		}
-	})
-	agent := a2atest.Serve(t, agentSrc, a2atest.Options{
-		Name: "search", Description: "finds things", Engine: opts, Callers: identity.MatchPatterns(everyone),
-		Wrap: func(h http.Handler) http.Handler {
-			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if r.URL.Path == a2a.CardPath {
-					e.cardGets.Add(1)
-					if r.Header.Get("If-None-Match") != "" {
-						e.cardRevalidations.Add(1)
-					}
-				}
-				if wrap != nil {
-					wrap(w, r, h)
-					return
-				}
-				h.ServeHTTP(w, r)
-			})
-		},
-	})
-	e.engine, e.base = agent.Engine, agent.URL
-	return e
-}
-
-// httpClient is an mTLS client with the given identity.
-func (e *env) httpClient(id spiffeid.ID) *http.Client {
-	e.t.Helper()
-	c, err := transport.NewClient(e.ca.Source(e.ca.CreateX509SVID(id)), spiffeid.MatchID(agentID), transport.ClientOptions{})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(c.CloseIdleConnections)
-	return c
-}
-
-// client is a2a-go's client, over the JSON-RPC (or REST) binding, v1.0.
-func (e *env) client(id spiffeid.ID, binding a2acore.TransportProtocol) *a2aclient.Client {
-	e.t.Helper()
-	hc := e.httpClient(id)
-	card := e.card(hc)
-	var opt a2aclient.FactoryOption
-	if binding == a2acore.TransportProtocolHTTPJSON {
-		opt = a2aclient.WithRESTTransport(hc)
-	} else {
-		opt = a2aclient.WithJSONRPCTransport(hc)
-	}
-	var ifaces []*a2acore.AgentInterface
-	for _, i := range card.SupportedInterfaces {
-		if i.ProtocolBinding == binding && i.ProtocolVersion == a2acore.Version {
-			ifaces = append(ifaces, i)
-		}
-	}
-	c, err := a2aclient.NewFromEndpoints(e.t.Context(), ifaces, opt)
-	if err != nil {
-		e.t.Fatalf("a2aclient: %v", err)
-	}
-	return c
-}
-
-func (e *env) card(hc *http.Client) *a2acore.AgentCard {
-	e.t.Helper()
-	req, _ := http.NewRequestWithContext(e.t.Context(), http.MethodGet, e.base+a2a.CardPath, nil)
-	resp, err := hc.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	card, err := a2a.ParseCard(body)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return card
-}
-
-func call(capability string, data any) *a2acore.SendMessageRequest {
-	if data == nil {
-		data = map[string]any{}
-	}
-	msg := a2acore.NewMessage(a2acore.MessageRoleUser, a2acore.NewDataPart(data))
-	msg.SetMeta(a2a.ExtensionURI, capability)
-	return &a2acore.SendMessageRequest{Message: msg}
-}
-
-// asTask checks a SendMessage result: asTask(t)(c.SendMessage(…)).
-func asTask(t *testing.T) func(a2acore.SendMessageResult, error) *a2acore.Task {
-	return func(r a2acore.SendMessageResult, err error) *a2acore.Task {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("SendMessage error = %v", err)
-		}
-		task, ok := r.(*a2acore.Task)
-		if !ok {
-			t.Fatalf("SendMessage result is %T, want *Task", r)
-		}
-		return task
-	}
-}
 
 func TestSendMessageBothBindings(t *testing.T) {
 	t.Parallel()
@@ -220,7 +22,7 @@ func TestSendMessageBothBindings(t *testing.T) {
 	for _, b := range []a2acore.TransportProtocol{a2acore.TransportProtocolJSONRPC, a2acore.TransportProtocolHTTPJSON} {
 		t.Run(string(b), func(t *testing.T) {
 			t.Parallel()
-			c := e.client(aliceID, b)
+			c := e.Client(aliceID, b)
 			task := asTask(t)(c.SendMessage(t.Context(), call("echo", map[string]any{"q": "spiffe"})))
 			if task.Status.State != a2acore.TaskStateCompleted {
 				t.Fatalf("state = %s, want completed", task.Status.State)
@@ -240,7 +42,7 @@ func TestSendMessageBothBindings(t *testing.T) {
 func TestTasksBelongToTheirCreator(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	alice, bob := e.client(aliceID, a2acore.TransportProtocolJSONRPC), e.client(bobID, a2acore.TransportProtocolJSONRPC)
+	alice, bob := e.Client(aliceID, a2acore.TransportProtocolJSONRPC), e.Client(bobID, a2acore.TransportProtocolJSONRPC)
 	req := call("slow", nil)
 	req.Config = &a2acore.SendMessageConfig{ReturnImmediately: true}
 	task := asTask(t)(alice.SendMessage(t.Context(), req))
@@ -271,7 +73,7 @@ func TestTasksBelongToTheirCreator(t *testing.T) {
 func TestStreamingOrder(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	c := e.client(aliceID, a2acore.TransportProtocolJSONRPC)
+	c := e.Client(aliceID, a2acore.TransportProtocolJSONRPC)
 	var kinds []string
 	for ev, err := range c.SendStreamingMessage(t.Context(), call("slow", nil)) {
 		if err != nil {
@@ -283,7 +85,7 @@ func TestStreamingOrder(t *testing.T) {
 		case *a2acore.TaskStatusUpdateEvent:
 			kinds = append(kinds, "status:"+string(v.Status.State))
 			if v.Status.State == a2acore.TaskStateWorking && v.Status.Message != nil {
-				close(e.release) // progress seen: let the handler finish
+				close(e.Release) // progress seen: let the handler finish
 			}
 		case *a2acore.TaskArtifactUpdateEvent:
 			kinds = append(kinds, "artifact:"+v.Artifact.Name)
@@ -300,7 +102,7 @@ func TestStreamingOrder(t *testing.T) {
 func TestCancelAndSubscribe(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	c := e.client(aliceID, a2acore.TransportProtocolJSONRPC)
+	c := e.Client(aliceID, a2acore.TransportProtocolJSONRPC)
 	req := call("slow", nil)
 	req.Config = &a2acore.SendMessageConfig{ReturnImmediately: true}
 	task := asTask(t)(c.SendMessage(t.Context(), req))
@@ -350,7 +152,7 @@ func TestCancelAndSubscribe(t *testing.T) {
 func TestInputRequiredThenResume(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	c := e.client(aliceID, a2acore.TransportProtocolJSONRPC)
+	c := e.Client(aliceID, a2acore.TransportProtocolJSONRPC)
 	req := call("ask", nil)
 	req.Message.Parts = a2acore.ContentParts{a2acore.NewTextPart("hm")}
 	task := asTask(t)(c.SendMessage(t.Context(), req))
@@ -374,42 +176,13 @@ func TestInputRequiredThenResume(t *testing.T) {
 func TestHandlerFailures(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	c := e.client(aliceID, a2acore.TransportProtocolJSONRPC)
+	c := e.Client(aliceID, a2acore.TransportProtocolJSONRPC)
 	for name, want := range map[string]string{"fail": "the database is on fire", "boom": `capability "boom" failed unexpectedly`} {
 		task := asTask(t)(c.SendMessage(t.Context(), call(name, nil)))
 		if task.Status.State != a2acore.TaskStateFailed || task.Status.Message == nil || task.Status.Message.Parts[0].Text() != want {
 			t.Errorf("%s: status = %+v, want failed with %q", name, task.Status, want)
 		}
 	}
-}
-
-// rpc posts a raw JSON-RPC body and returns the error code (0 if none).
-func (e *env) rpc(body, version string) (int, string) {
-	e.t.Helper()
-	req, _ := http.NewRequestWithContext(e.t.Context(), http.MethodPost, e.base+"/", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	if version != "" {
-		req.Header.Set("A2A-Version", version)
-	}
-	resp, err := e.httpClient(aliceID).Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var out struct {
-		Error *struct {
-			Code    int    `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	if err := json.Unmarshal(raw, &out); err != nil {
-		e.t.Fatalf("response %q is not JSON-RPC: %v", raw, err)
-	}
-	if out.Error == nil {
-		return 0, string(raw)
-	}
-	return out.Error.Code, out.Error.Message
 }
 
 func TestJSONRPCErrors(t *testing.T) {
@@ -450,7 +223,7 @@ func TestJSONRPCErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			code, msg := e.rpc(tt.body, tt.version)
+			code, msg := e.RPC(tt.body, tt.version)
 			if code != tt.code || !strings.Contains(msg, tt.msg) {
 				t.Errorf("code %d %q, want %d containing %q", code, msg, tt.code, tt.msg)
 			}
@@ -462,9 +235,9 @@ func TestBodyLimit(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	big := bytes.Repeat([]byte("x"), a2a.DefaultMaxBodyBytes+1)
-	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, e.base+"/", bytes.NewReader(big))
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, e.Base+"/", bytes.NewReader(big))
 	req.Header.Set("A2A-Version", "1.0")
-	resp, err := e.httpClient(aliceID).Do(req)
+	resp, err := e.HTTPClient(aliceID).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -473,9 +246,9 @@ func TestBodyLimit(t *testing.T) {
 		t.Errorf("status = %d, want 413", resp.StatusCode)
 	}
 	// Without a Content-Length the limit is found while reading: still 413.
-	req, _ = http.NewRequestWithContext(t.Context(), http.MethodPost, e.base+"/", io.MultiReader(bytes.NewReader(big)))
+	req, _ = http.NewRequestWithContext(t.Context(), http.MethodPost, e.Base+"/", io.MultiReader(bytes.NewReader(big)))
 	req.Header.Set("A2A-Version", "1.0")
-	resp, err = e.httpClient(aliceID).Do(req)
+	resp, err = e.HTTPClient(aliceID).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -484,10 +257,10 @@ func TestBodyLimit(t *testing.T) {
 		t.Errorf("unannounced length %d: status = %d, want 413", req.ContentLength, resp.StatusCode)
 	}
 	// The same through the HTTP+JSON binding.
-	req, _ = http.NewRequestWithContext(t.Context(), http.MethodPost, e.base+"/message:send", io.MultiReader(bytes.NewReader(big)))
+	req, _ = http.NewRequestWithContext(t.Context(), http.MethodPost, e.Base+"/message:send", io.MultiReader(bytes.NewReader(big)))
 	req.Header.Set("A2A-Version", "1.0")
 	req.Header.Set("Content-Type", "application/json")
-	resp, err = e.httpClient(aliceID).Do(req)
+	resp, err = e.HTTPClient(aliceID).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -500,7 +273,7 @@ func TestBodyLimit(t *testing.T) {
 func TestListPagination(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	c := e.client(aliceID, a2acore.TransportProtocolJSONRPC)
+	c := e.Client(aliceID, a2acore.TransportProtocolJSONRPC)
 	for i := range 5 {
 		asTask(t)(c.SendMessage(t.Context(), call("echo", map[string]any{"i": i})))
 	}
@@ -541,9 +314,9 @@ func TestListPagination(t *testing.T) {
 func TestAgentCard(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	hc := e.httpClient(aliceID)
+	hc := e.HTTPClient(aliceID)
 	get := func(etag string) (int, http.Header) {
-		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, e.base+a2a.CardPath, nil)
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, e.Base+a2a.CardPath, nil)
 		if etag != "" {
 			req.Header.Set("If-None-Match", etag)
 		}
@@ -563,7 +336,7 @@ func TestAgentCard(t *testing.T) {
 		t.Errorf("conditional GET status = %d, want 304", again)
 	}
 	// Security requirements in the proto's StringList form.
-	req0, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, e.base+a2a.CardPath, nil)
+	req0, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, e.Base+a2a.CardPath, nil)
 	resp0, err := hc.Do(req0)
 	if err != nil {
 		t.Fatal(err)
@@ -574,7 +347,7 @@ func TestAgentCard(t *testing.T) {
 		t.Errorf("card security requirements are not in the A2A 1.0 form: %s", raw)
 	}
 	// A 0.3 client that asks for its version gets the compat encoding.
-	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, e.base+a2a.CardPath, nil)
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, e.Base+a2a.CardPath, nil)
 	req.Header.Set("A2A-Version", "0.3")
 	resp, err := hc.Do(req)
 	if err != nil {
@@ -585,14 +358,14 @@ func TestAgentCard(t *testing.T) {
 	if !bytes.Contains(body, []byte(`"preferredTransport"`)) || resp.Header.Get("ETag") == etag {
 		t.Errorf("0.3 card lacks 0.3 fields or shares the 1.0 ETag: %s", body)
 	}
-	card := e.card(hc)
+	card := e.Card(hc)
 	if len(card.Skills) != 7 || card.Skills[0].ID != "ask" {
 		t.Errorf("skills = %+v, want the 7 capabilities", card.Skills)
 	}
 	if _, ok := card.SecuritySchemes[a2a.MTLSSchemeName].(a2acore.MutualTLSSecurityScheme); !ok || len(card.SecurityRequirements) != 1 {
 		t.Errorf("security = %+v / %+v, want mTLS declared and required", card.SecuritySchemes, card.SecurityRequirements)
 	}
-	if len(card.SupportedInterfaces) != 4 || card.SupportedInterfaces[0].URL != e.base {
+	if len(card.SupportedInterfaces) != 4 || card.SupportedInterfaces[0].URL != e.Base {
 		t.Errorf("interfaces = %+v", card.SupportedInterfaces)
 	}
 }
@@ -600,7 +373,7 @@ func TestAgentCard(t *testing.T) {
 func TestMessageReplies(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	c := e.client(aliceID, a2acore.TransportProtocolJSONRPC)
+	c := e.Client(aliceID, a2acore.TransportProtocolJSONRPC)
 
 	r, err := c.SendMessage(t.Context(), call("hello", nil))
 	msg, ok := r.(*a2acore.Message)

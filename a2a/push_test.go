@@ -29,8 +29,8 @@ type receiver struct {
 	tokens []string
 }
 
-func (e *env) startReceiver() *receiver {
-	e.t.Helper()
+func startReceiver(e *env) *receiver {
+	e.T.Helper()
 	r := &receiver{}
 	h := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
@@ -51,17 +51,17 @@ func (e *env) startReceiver() *receiver {
 			r.states = append(r.states, "artifact")
 		}
 	})
-	srv, err := transport.NewServer(e.ca.Source(e.ca.CreateX509SVID(spiffeid.RequireFromString("spiffe://example.org/agent/receiver/dev"))),
+	srv, err := transport.NewServer(e.CA.Source(e.CA.CreateX509SVID(spiffeid.RequireFromString("spiffe://example.org/agent/receiver/dev"))),
 		spiffeid.MatchID(agentID), h, transport.ServerOptions{})
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
-	ln, err := (&net.ListenConfig{}).Listen(e.t.Context(), "tcp", "127.0.0.1:0")
+	ln, err := (&net.ListenConfig{}).Listen(e.T.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	go func() { _ = srv.Serve(ln) }()
-	e.t.Cleanup(func() { _ = srv.Close() })
+	e.T.Cleanup(func() { _ = srv.Close() })
 	r.url = "https://" + ln.Addr().String() + "/hook"
 	return r
 }
@@ -81,12 +81,12 @@ func pushEnv(t *testing.T, allowed ...netip.Prefix) *env {
 func TestPushDelivery(t *testing.T) {
 	t.Parallel()
 	e := pushEnv(t, netip.MustParsePrefix("127.0.0.0/8"))
-	rcv := e.startReceiver()
-	c := e.client(aliceID, a2acore.TransportProtocolJSONRPC)
+	rcv := startReceiver(e)
+	c := e.Client(aliceID, a2acore.TransportProtocolJSONRPC)
 	req := call("slow", nil)
 	req.Config = &a2acore.SendMessageConfig{ReturnImmediately: true, PushConfig: &a2acore.PushConfig{URL: rcv.url, Token: "secret-token"}}
 	asTask(t)(c.SendMessage(t.Context(), req))
-	close(e.release)
+	close(e.Release)
 
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -113,8 +113,8 @@ func TestPushDelivery(t *testing.T) {
 func TestPushConfigsAreTheOwnersOnly(t *testing.T) {
 	t.Parallel()
 	e := pushEnv(t, netip.MustParsePrefix("127.0.0.0/8"))
-	rcv := e.startReceiver()
-	alice, bob := e.client(aliceID, a2acore.TransportProtocolJSONRPC), e.client(bobID, a2acore.TransportProtocolJSONRPC)
+	rcv := startReceiver(e)
+	alice, bob := e.Client(aliceID, a2acore.TransportProtocolJSONRPC), e.Client(bobID, a2acore.TransportProtocolJSONRPC)
 	req := call("slow", nil)
 	req.Config = &a2acore.SendMessageConfig{ReturnImmediately: true}
 	task := asTask(t)(alice.SendMessage(t.Context(), req))
@@ -153,7 +153,7 @@ func TestPushConfigsAreTheOwnersOnly(t *testing.T) {
 func TestPushRefusesPrivateTargets(t *testing.T) {
 	t.Parallel()
 	e := pushEnv(t) // nothing allow-listed
-	c := e.client(aliceID, a2acore.TransportProtocolJSONRPC)
+	c := e.Client(aliceID, a2acore.TransportProtocolJSONRPC)
 	req := call("slow", nil)
 	req.Config = &a2acore.SendMessageConfig{ReturnImmediately: true}
 	task := asTask(t)(c.SendMessage(t.Context(), req))

@@ -11,6 +11,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/agentweave/agentweave-go/a2a"
+	"github.com/agentweave/agentweave-go/a2a/client"
 	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/authz/audit"
 	"github.com/agentweave/agentweave-go/authz/opa"
@@ -22,7 +23,7 @@ import (
 // adminID may call any capability under the example RBAC policy.
 var adminID = spiffeid.RequireFromString("spiffe://example.org/admin/bench")
 
-// BenchmarkSecureCall measures one capability call through a2a.Client over
+// BenchmarkSecureCall measures one capability call through client.Client over
 // mTLS (warm connection, 16 concurrent callers), with both sides deciding
 // and auditing, against the same call with authorization off:
 //
@@ -51,9 +52,9 @@ func BenchmarkSecureCall(b *testing.B) {
 			}
 			e, err := a2a.NewEngine(a2a.EngineOptions{Self: agentID, Enforcer: enforcer("server"), Capabilities: []a2a.Capability{{
 				Name: "echo", Description: "echo",
-				Handler: func(ctx context.Context, c *a2a.Call) error {
+				Handler: func(ctx context.Context, c *a2a.Request) (any, error) {
 					v, _ := c.Data()
-					return c.Result(ctx, v)
+					return nil, c.Result(ctx, v)
 				},
 			}}})
 			if err != nil {
@@ -79,8 +80,8 @@ func BenchmarkSecureCall(b *testing.B) {
 			}
 			b.Cleanup(func() { _ = srv.Close() })
 			go func() { _ = srv.Serve(ln) }()
-			c, err := a2a.NewClient(ca.Source(ca.CreateX509SVID(adminID)), a2a.ClientOptions{
-				Resolver: a2a.StaticResolver{agentID: base},
+			c, err := client.New(ca.Source(ca.CreateX509SVID(adminID)), client.Options{
+				Resolver: client.StaticResolver{agentID: base},
 				Enforcer: enforcer("client"),
 			})
 			if err != nil {

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"iter"
 	"net/http"
 	"net/url"
@@ -18,6 +17,7 @@ import (
 	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
 	"github.com/a2aproject/a2a-go/v2/a2acompat/a2av0"
 	"github.com/a2aproject/a2a-go/v2/a2asrv"
+	"github.com/agentweave/agentweave-go/a2a/internal/jsonrpc"
 )
 
 // CardPath is where the agent card is served.
@@ -79,9 +79,9 @@ func NewHandler(e *Engine, card *a2acore.AgentCard, opts HandlerOptions) (http.H
 		cacheCtl: "max-age=" + strconv.Itoa(int(maxAge.Seconds())),
 		limit:    limit,
 		rpc: map[string]http.Handler{
-			"1.0": newRPCFront(rh, a2asrv.NewJSONRPCHandler(rh, ka), true),
-			"0.3": newRPCFront(rh, a2av0.NewJSONRPCHandler(rh, ka), false),
-			"":    newRPCFront(nil, a2asrv.NewJSONRPCHandler(reject), false),
+			"1.0": jsonrpc.NewFront(rh, a2asrv.NewJSONRPCHandler(rh, ka), true),
+			"0.3": jsonrpc.NewFront(rh, a2av0.NewJSONRPCHandler(rh, ka), false),
+			"":    jsonrpc.NewFront(nil, a2asrv.NewJSONRPCHandler(reject), false),
 		},
 		rest: map[string]http.Handler{"1.0": a2asrv.NewRESTHandler(rh, ka), "0.3": a2av0.NewRESTHandler(rh, ka), "": a2asrv.NewRESTHandler(reject)},
 	}
@@ -141,7 +141,7 @@ func readWhole(w http.ResponseWriter, r *http.Request) bool {
 		http.Error(w, fmt.Sprintf("request body is larger than the limit of %d bytes", tooBig.Limit), http.StatusRequestEntityTooLarge)
 		return false
 	}
-	r.Body = replay{io.MultiReader(&buf, errReader{err}), r.Body}
+	jsonrpc.Replay(r, buf.Bytes(), err)
 	return true
 }
 

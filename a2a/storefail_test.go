@@ -9,7 +9,7 @@ import (
 	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
 
 	"github.com/agentweave/agentweave-go/a2a"
-	"github.com/agentweave/agentweave-go/a2a/sqlitestore"
+	"github.com/agentweave/agentweave-go/a2a/taskstore/sqlite"
 	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/identity"
 )
@@ -19,7 +19,7 @@ import (
 // never recorded), for tasks created up front and deferred ones alike.
 func TestStoreFailureFailsTheCall(t *testing.T) {
 	t.Parallel()
-	store, err := sqlitestore.Open(t.Context(), filepath.Join(t.TempDir(), "tasks.db"), sqlitestore.Options{})
+	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "tasks.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
+	"github.com/agentweave/agentweave-go/a2a/taskstore"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
 
@@ -120,7 +121,7 @@ func (t *liveTask) apply(ctx context.Context, ev a2acore.Event) error {
 	}
 	next := nextSnapshot(t.snap, ev)
 	v, err := t.engine.store.Update(ctx, t.owner, next, t.version)
-	if errors.Is(err, ErrConflict) {
+	if errors.Is(err, taskstore.ErrConflict) {
 		// Another replica changed the task (canceled it, say): continue
 		// from its version, or stop if it has ended.
 		cur, curV, gerr := t.engine.store.Get(ctx, t.owner, t.snap.ID)

@@ -20,7 +20,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	agentweave "github.com/agentweave/agentweave-go"
-	"github.com/agentweave/agentweave-go/a2a"
+	"github.com/agentweave/agentweave-go/a2a/client"
 	"github.com/agentweave/agentweave-go/config"
 	"github.com/agentweave/agentweave-go/identity/identitytest"
 )
@@ -151,7 +151,7 @@ observability:
 	}
 	opts := append([]agentweave.Option{
 		agentweave.WithIdentitySource(n.ca.Source(n.ca.CreateX509SVID(n.id(name)))),
-		agentweave.WithResolver(a2a.ResolverFunc(n.resolve)),
+		agentweave.WithResolver(client.ResolverFunc(n.resolve)),
 		agentweave.WithListener(ln),
 		agentweave.WithAdminAddr("127.0.0.1:0"),
 	}, n.opts.AgentOptions...)
@@ -186,5 +186,5 @@ func (n *Network) resolve(_ context.Context, id spiffeid.ID) (string, error) {
 	if u, ok := n.urls[id]; ok {
 		return u, nil
 	}
-	return "", fmt.Errorf("agentweavetest: no agent %s in this network: %w", id, a2a.ErrUnknownPeer)
+	return "", fmt.Errorf("agentweavetest: no agent %s in this network: %w", id, client.ErrUnknownPeer)
 }

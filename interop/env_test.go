@@ -96,20 +96,20 @@ func startAgent(t *testing.T, ca *identitytest.CA) string {
 
 func capabilities() []a2a.Capability {
 	return []a2a.Capability{
-		{Name: "echo", Description: "returns its input and its caller", Handler: func(ctx context.Context, c *a2a.Call) error {
+		{Name: "echo", Description: "returns its input and its caller", Handler: func(ctx context.Context, c *a2a.Request) (any, error) {
 			data, _ := c.Data()
-			return c.Result(ctx, map[string]any{"echo": data, "caller": c.Caller.String()})
+			return nil, c.Result(ctx, map[string]any{"echo": data, "caller": c.Caller.String()})
 		}},
-		{Name: "slow", Description: "works a while, unless canceled", Handler: func(ctx context.Context, c *a2a.Call) error {
+		{Name: "slow", Description: "works a while, unless canceled", Handler: func(ctx context.Context, c *a2a.Request) (any, error) {
 			if err := c.Progress(ctx, "started"); err != nil {
-				return err
+				return nil, err
 			}
 			select {
 			case <-time.After(slowFor):
 			case <-ctx.Done():
-				return ctx.Err()
+				return nil, ctx.Err()
 			}
-			return c.Artifact(ctx, "out", a2acore.NewTextPart("done"))
+			return nil, c.Artifact(ctx, "out", a2acore.NewTextPart("done"))
 		}},
 	}
 }

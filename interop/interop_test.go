@@ -18,6 +18,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/agentweave/agentweave-go/a2a"
+	"github.com/agentweave/agentweave-go/a2a/client"
 	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/identity"
 	"github.com/agentweave/agentweave-go/identity/identitytest"
@@ -124,7 +125,7 @@ func TestGoClientCallsJSServer(t *testing.T) {
 	// The JS SDK writes securityRequirements as ProtoJSON
 	// ({"schemes":{"mtls":{"list":[]}}}), as A2A 1.0 requires; a2a-go v2.4.0
 	// reads only a bare array there (a2aproject/a2a-go#430). a2a.ParseCard,
-	// which a2a.Client uses, reads both: AgentWeave's own client calls the
+	// which client.Client uses, reads both: AgentWeave's own client calls the
 	// JS agent by SPIFFE ID.
 	t.Run("AgentWeave client", func(t *testing.T) {
 		t.Parallel()
@@ -134,9 +135,9 @@ func TestGoClientCallsJSServer(t *testing.T) {
 		// HTTP+JSON first: the JS server sends its REST errors as
 		// application/a2a+json, which a2a-go's REST client alone would
 		// report as a bare ServerError.
-		client, err := a2a.NewClient(src, a2a.ClientOptions{
+		client, err := client.New(src, client.Options{
 			Enforcer: &authz.Enforcer{Authorizer: authz.AllowAll()},
-			Resolver: a2a.StaticResolver{jsServerID: base},
+			Resolver: client.StaticResolver{jsServerID: base},
 			Bindings: []a2acore.TransportProtocol{a2acore.TransportProtocolHTTPJSON},
 		})
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/agentweave/agentweave-go/a2a"
 	"github.com/agentweave/agentweave-go/a2a/a2atest"
+	"github.com/agentweave/agentweave-go/a2a/client"
 	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/authz/audit"
 	"github.com/agentweave/agentweave-go/authz/opa"
@@ -50,14 +51,14 @@ func TestRemoteOPABetweenAgents(t *testing.T) {
 		Name: "search",
 		Engine: a2a.EngineOptions{
 			Enforcer: &authz.Enforcer{Authorizer: remote, Auditor: logger, RequireAudit: true},
-			Capabilities: []a2a.Capability{{Name: "search", Description: "search", Handler: func(ctx context.Context, c *a2a.Call) error {
-				return c.Result(ctx, map[string]any{"hits": 3})
+			Capabilities: []a2a.Capability{{Name: "search", Description: "search", Handler: func(ctx context.Context, c *a2a.Request) (any, error) {
+				return nil, c.Result(ctx, map[string]any{"hits": 3})
 			}}},
 		},
 	})
-	caller := func(name string) *a2a.Client {
-		c, err := a2a.NewClient(ca.Source(ca.CreateX509SVID(ca.ID("agent", name, "prod"))), a2a.ClientOptions{
-			Resolver: a2a.StaticResolver{agent.ID: agent.URL},
+	caller := func(name string) *client.Client {
+		c, err := client.New(ca.Source(ca.CreateX509SVID(ca.ID("agent", name, "prod"))), client.Options{
+			Resolver: client.StaticResolver{agent.ID: agent.URL},
 			Enforcer: &authz.Enforcer{Authorizer: authz.AllowAll()},
 		})
 		if err != nil {
@@ -67,7 +68,7 @@ func TestRemoteOPABetweenAgents(t *testing.T) {
 		return c
 	}
 	orchestrator, intern := caller("orchestrator"), caller("intern")
-	search := func(c *a2a.Client) error {
+	search := func(c *client.Client) error {
 		task, err := c.Call(t.Context(), agent.ID, "search", map[string]any{"q": "x"})
 		if err == nil && task.Status.State != a2acore.TaskStateCompleted {
 			return errors.New("task " + string(task.Status.State))
@@ -169,13 +170,13 @@ func TestHotReloadBetweenAgents(t *testing.T) {
 	agent := a2atest.Serve(t, ca.Source(ca.CreateX509SVID(ca.ID("agent", "search", "prod"))), a2atest.Options{
 		Engine: a2a.EngineOptions{
 			Enforcer: &authz.Enforcer{Authorizer: embedded},
-			Capabilities: []a2a.Capability{{Name: "search", Description: "search", Handler: func(ctx context.Context, c *a2a.Call) error {
-				return c.Result(ctx, map[string]any{"hits": 1})
+			Capabilities: []a2a.Capability{{Name: "search", Description: "search", Handler: func(ctx context.Context, c *a2a.Request) (any, error) {
+				return nil, c.Result(ctx, map[string]any{"hits": 1})
 			}}},
 		},
 	})
-	client, err := a2a.NewClient(ca.Source(ca.CreateX509SVID(ca.ID("agent", "orchestrator", "prod"))), a2a.ClientOptions{
-		Resolver: a2a.StaticResolver{agent.ID: agent.URL},
+	client, err := client.New(ca.Source(ca.CreateX509SVID(ca.ID("agent", "orchestrator", "prod"))), client.Options{
+		Resolver: client.StaticResolver{agent.ID: agent.URL},
 		Enforcer: &authz.Enforcer{Authorizer: authz.AllowAll()},
 	})
 	if err != nil {

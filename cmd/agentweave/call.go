@@ -16,6 +16,7 @@ import (
 
 	agentweave "github.com/agentweave/agentweave-go"
 	"github.com/agentweave/agentweave-go/a2a"
+	"github.com/agentweave/agentweave-go/a2a/client"
 	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/authz/audit"
 	"github.com/agentweave/agentweave-go/config"
@@ -83,7 +84,7 @@ the call was refused, with the reason on standard error.`,
 			defer src.Close()
 			// An operator's tool: the called agent enforces its policy on
 			// the way in; outbound policy belongs to agents.
-			client, err := a2a.NewClient(src, a2a.ClientOptions{Resolver: a2a.StaticResolver{id: rawURL}, Enforcer: &authz.Enforcer{Authorizer: authz.AllowAll()}})
+			client, err := client.New(src, client.Options{Resolver: client.StaticResolver{id: rawURL}, Enforcer: &authz.Enforcer{Authorizer: authz.AllowAll()}})
 			if err != nil {
 				return fmt.Errorf("call: %w", err)
 			}

@@ -44,11 +44,11 @@ func startAgent(t *testing.T) (url, callerSock string, searchID spiffeid.ID) {
 	}
 	t.Cleanup(func() { _ = src.Close() })
 	agent := a2atest.Serve(t, src, a2atest.Options{Name: "search", Engine: a2a.EngineOptions{Capabilities: []a2a.Capability{
-		{Name: "echo", Description: "echo", Handler: func(ctx context.Context, c *a2a.Call) error {
+		{Name: "echo", Description: "echo", Handler: func(ctx context.Context, c *a2a.Request) (any, error) {
 			v, _ := c.Data()
-			return c.Result(ctx, v)
+			return nil, c.Result(ctx, v)
 		}},
-		{Name: "fail", Description: "fail", Handler: func(context.Context, *a2a.Call) error { return errors.New("no luck") }},
+		{Name: "fail", Description: "fail", Handler: func(context.Context, *a2a.Request) (any, error) { return nil, errors.New("no luck") }},
 	}}})
 	return agent.URL, addrs[1], src.ID()
 }

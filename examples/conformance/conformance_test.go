@@ -23,14 +23,14 @@ var (
 
 func init() { resubscribeDelay = 300 * time.Millisecond }
 
-// client serves the conformance agent over mTLS and returns a2a-go's client
+// tckClient serves the conformance agent over mTLS and returns a2a-go's client
 // for it, over the JSON-RPC binding.
-func client(t *testing.T) *a2aclient.Client {
+func tckClient(t *testing.T) *a2aclient.Client {
 	t.Helper()
 	ca := identitytest.NewCA(t, agentID.TrustDomain())
 	base := a2atest.Serve(t, ca.Source(ca.CreateX509SVID(agentID)), a2atest.Options{
 		Name: "conformance", Description: "TCK",
-		Engine:  a2a.EngineOptions{Capabilities: []a2a.Capability{tck()}, Default: "tck"},
+		Engine:  a2a.EngineOptions{Capabilities: []a2a.Capability{tck()}},
 		Callers: spiffeid.MatchID(clientID),
 	}).URL
 	hc, err := transport.NewClient(ca.Source(ca.CreateX509SVID(clientID)), spiffeid.MatchID(agentID), transport.ClientOptions{})
@@ -59,7 +59,7 @@ func partJSON(p *a2acore.Part) string {
 
 func TestScenarios(t *testing.T) {
 	t.Parallel()
-	c := client(t)
+	c := tckClient(t)
 	tests := []struct {
 		id    string
 		state a2acore.TaskState
@@ -155,7 +155,7 @@ func streamKinds(t *testing.T, c *a2aclient.Client, id string) []string {
 
 func TestStreamingScenarios(t *testing.T) {
 	t.Parallel()
-	c := client(t)
+	c := tckClient(t)
 	tests := map[string]string{
 		"tck-stream-001":              `task working artifact:{"text":"Stream hello from TCK"}:last completed`,
 		"tck-stream-002":              `task completed`,

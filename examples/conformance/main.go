@@ -91,11 +91,7 @@ func serve(ctx context.Context, cfg *config.Config, ready chan<- string) error {
 	if err != nil {
 		return err
 	}
-	c := tck()
-	if err := agent.Register(agentweave.Capability{
-		Name: c.Name, Description: c.Description, Tags: c.Tags, Default: true, Replies: c.Replies,
-		Handler: func(ctx context.Context, req *agentweave.Request) (any, error) { return nil, c.Handler(ctx, req) },
-	}); err != nil {
+	if err := agent.Register(tck()); err != nil {
 		_ = agent.Close()
 		return err
 	}

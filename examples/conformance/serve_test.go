@@ -12,7 +12,7 @@ import (
 	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
-	"github.com/agentweave/agentweave-go/a2a"
+	"github.com/agentweave/agentweave-go/a2a/client"
 	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/config"
 	"github.com/agentweave/agentweave-go/identity"
@@ -85,12 +85,12 @@ observability: {metrics: {enabled: false}}
 	}
 	t.Cleanup(func() { _ = src.Close() })
 	agent := spiffeid.RequireFromString("spiffe://example.org/agent/conformance/dev")
-	client, err := a2a.NewClient(src, a2a.ClientOptions{Resolver: a2a.StaticResolver{agent: base}, Enforcer: &authz.Enforcer{Authorizer: authz.AllowAll()}})
+	caller, err := client.New(src, client.Options{Resolver: client.StaticResolver{agent: base}, Enforcer: &authz.Enforcer{Authorizer: authz.AllowAll()}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = client.Close() })
-	peer, err := client.Peer(t.Context(), agent)
+	t.Cleanup(func() { _ = caller.Close() })
+	peer, err := caller.Peer(t.Context(), agent)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,8 @@ func tck() a2a.Capability {
 		Description: "A2A TCK scenarios, chosen by the messageId prefix",
 		Tags:        []string{"conformance"},
 		Replies:     true,
-		Handler:     runScenario,
+		Default:     true,
+		Handler:     func(ctx context.Context, c *a2a.Request) (any, error) { return nil, runScenario(ctx, c) },
 	}
 }
 
@@ -37,14 +38,14 @@ func file(name, mediaType string, content []byte) *a2acore.Part {
 
 // streamed is the streaming scenarios' shape: working, one text artifact,
 // completed.
-func streamed(ctx context.Context, c *a2a.Call, content string) error {
+func streamed(ctx context.Context, c *a2a.Request, content string) error {
 	if err := c.Progress(ctx, "Working"); err != nil {
 		return err
 	}
 	return c.Artifact(ctx, "output", text(content))
 }
 
-func runScenario(ctx context.Context, c *a2a.Call) error {
+func runScenario(ctx context.Context, c *a2a.Request) error {
 	id := c.Message.ID
 	switch {
 	case strings.HasPrefix(id, "tck-complete-task"):

@@ -14,7 +14,7 @@ import (
 	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
-	"github.com/agentweave/agentweave-go/a2a"
+	"github.com/agentweave/agentweave-go/a2a/client"
 	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/identity"
 	"github.com/agentweave/agentweave-go/internal/demo"
@@ -205,7 +205,7 @@ func call(t *testing.T, socket, url, target, capability string, payload any) (*a
 		t.Fatalf("--socket %s: %v", socket, err)
 	}
 	defer src.Close()
-	client, err := a2a.NewClient(src, a2a.ClientOptions{Resolver: a2a.StaticResolver{id: url}, Enforcer: &authz.Enforcer{Authorizer: authz.AllowAll()}})
+	client, err := client.New(src, client.Options{Resolver: client.StaticResolver{id: url}, Enforcer: &authz.Enforcer{Authorizer: authz.AllowAll()}})
 	if err != nil {
 		t.Fatal(err)
 	}

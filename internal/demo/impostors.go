@@ -17,6 +17,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 
 	"github.com/agentweave/agentweave-go/a2a"
+	"github.com/agentweave/agentweave-go/a2a/client"
 	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/identity"
 	"github.com/agentweave/agentweave-go/internal/pki"
@@ -108,8 +109,8 @@ func (s *scenario) fakeServer(ctx context.Context) error {
 	}
 	defer orchSrc.Close()
 	searchID := s.n.sockets[search].ID()
-	client, err := a2a.NewClient(orchSrc, a2a.ClientOptions{
-		Resolver:  a2a.StaticResolver{searchID: "https://" + ln.Addr().String()},
+	client, err := client.New(orchSrc, client.Options{
+		Resolver:  client.StaticResolver{searchID: "https://" + ln.Addr().String()},
 		Enforcer:  &authz.Enforcer{Authorizer: authz.AllowAll()},
 		Transport: transport.ClientOptions{TLSOptions: transport.TLSOptions{Logger: s.n.log}},
 	})

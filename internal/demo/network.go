@@ -16,7 +16,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	agentweave "github.com/agentweave/agentweave-go"
-	"github.com/agentweave/agentweave-go/a2a"
+	"github.com/agentweave/agentweave-go/a2a/client"
 	"github.com/agentweave/agentweave-go/config"
 	"github.com/agentweave/agentweave-go/identity/devca"
 )
@@ -187,7 +187,7 @@ func (n *network) startAgent(ctx context.Context, s agentSpec) (*agentweave.Agen
 	if s.name == search {
 		log = slog.New(&handshakeWatch{next: log.Handler(), refused: n.handshakes})
 	}
-	opts := []agentweave.Option{agentweave.WithLogger(log), agentweave.WithResolver(a2a.ResolverFunc(n.resolve))}
+	opts := []agentweave.Option{agentweave.WithLogger(log), agentweave.WithResolver(client.ResolverFunc(n.resolve))}
 	var ln net.Listener
 	serve := s.capability != ""
 	if serve {
@@ -237,7 +237,7 @@ func (n *network) resolve(_ context.Context, id spiffeid.ID) (string, error) {
 	if u, ok := n.urls[id]; ok {
 		return u, nil
 	}
-	return "", fmt.Errorf("demo: no agent %s is running: %w", id, a2a.ErrUnknownPeer)
+	return "", fmt.Errorf("demo: no agent %s is running: %w", id, client.ErrUnknownPeer)
 }
 
 // shutdown stops the agents gracefully (in-flight tasks finish), all at

@@ -10,7 +10,7 @@ import (
 	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
 
 	agentweave "github.com/agentweave/agentweave-go"
-	"github.com/agentweave/agentweave-go/a2a"
+	"github.com/agentweave/agentweave-go/a2a/client"
 	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/authz/audit"
 	"github.com/agentweave/agentweave-go/identity"
@@ -146,8 +146,8 @@ func (s *scenario) denials(ctx context.Context) error {
 		return fmt.Errorf("demo: %w", err)
 	}
 	defer src.Close()
-	client, err := a2a.NewClient(src, a2a.ClientOptions{
-		Resolver:  a2a.StaticResolver{s.n.sockets[search].ID(): s.n.agents[search].URL()},
+	client, err := client.New(src, client.Options{
+		Resolver:  client.StaticResolver{s.n.sockets[search].ID(): s.n.agents[search].URL()},
 		Enforcer:  &authz.Enforcer{Authorizer: authz.AllowAll()},
 		Transport: transport.ClientOptions{TLSOptions: transport.TLSOptions{Logger: s.n.log}},
 	})

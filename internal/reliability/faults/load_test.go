@@ -17,7 +17,7 @@ import (
 	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
 
 	agentweave "github.com/agentweave/agentweave-go"
-	"github.com/agentweave/agentweave-go/a2a"
+	"github.com/agentweave/agentweave-go/a2a/client"
 	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/resilience"
 )
@@ -38,7 +38,7 @@ const (
 
 // kindOf classifies a call's error.
 func kindOf(err error) string {
-	var te *a2a.TaskError
+	var te *client.TaskError
 	switch {
 	case err == nil:
 		return kindOK

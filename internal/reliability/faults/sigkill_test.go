@@ -17,7 +17,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	agentweave "github.com/agentweave/agentweave-go"
-	"github.com/agentweave/agentweave-go/a2a"
+	"github.com/agentweave/agentweave-go/a2a/client"
 	"github.com/agentweave/agentweave-go/agentweavetest"
 	"github.com/agentweave/agentweave-go/internal/harness"
 )
@@ -139,7 +139,7 @@ func testSIGKILL(t *testing.T, store func(t *testing.T, dir string) string) {
 		Config: func(_, yaml string) string {
 			return yaml + "transport:\n  circuit_breaker: {recovery_timeout: 200ms}\n  retry: {max_attempts: 1}\n"
 		},
-		AgentOptions: []agentweave.Option{agentweave.WithResolver(a2a.StaticResolver{durable: fmt.Sprintf("https://127.0.0.1:%d", port)})},
+		AgentOptions: []agentweave.Option{agentweave.WithResolver(client.StaticResolver{durable: fmt.Sprintf("https://127.0.0.1:%d", port)})},
 	})
 	caller := n.Agent("caller")
 

@@ -13,7 +13,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	agentweave "github.com/agentweave/agentweave-go"
-	"github.com/agentweave/agentweave-go/a2a"
+	"github.com/agentweave/agentweave-go/a2a/client"
 	"github.com/agentweave/agentweave-go/agentweavetest"
 	"github.com/agentweave/agentweave-go/config"
 	"github.com/agentweave/agentweave-go/identity"
@@ -66,7 +66,7 @@ func startSPIREPair(t *testing.T, ttl time.Duration, extraYAML string) *spirePai
 	if err := os.WriteFile(filepath.Join(policy, "policy.rego"), []byte(agentweavetest.DefaultPolicy), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	start := func(name string, id spiffeid.ID, resolver a2a.Resolver) *agentweave.Agent {
+	start := func(name string, id spiffeid.ID, resolver client.Resolver) *agentweave.Agent {
 		yaml := fmt.Sprintf(`agent: {name: %s, trust_domain: example.org, environment: production}
 identity: {spiffe_endpoint: %q, spiffe_id: %q, start_timeout: 30s}
 authorization:
@@ -124,7 +124,7 @@ authorization:
 		return a
 	}
 	p.callee = start("search", p.calleeID, nil)
-	p.caller = start("orchestrator", p.callerID, a2a.StaticResolver{p.calleeID: p.callee.URL()})
+	p.caller = start("orchestrator", p.callerID, client.StaticResolver{p.calleeID: p.callee.URL()})
 	return p
 }
 

@@ -1,0 +1,25 @@
+package client_test
+
+import "github.com/agentweave/agentweave-go/a2a/internal/fixture"
+
+// The test agent and its callers (a2a/internal/fixture).
+type (
+	env       = fixture.Env
+	decisions = fixture.Decisions
+)
+
+var (
+	td       = fixture.TD
+	agentID  = fixture.AgentID
+	aliceID  = fixture.AliceID
+	bobID    = fixture.BobID
+	everyone = fixture.Everyone
+
+	capabilities   = fixture.Capabilities
+	newEnv         = fixture.New
+	newEnvWrapped  = fixture.NewWrapped
+	newEnvWith     = fixture.NewWith
+	newEnvWithWrap = fixture.NewWithWrap
+	call           = fixture.CallRequest
+	asTask         = fixture.AsTask
+)
