@@ -29,7 +29,9 @@ type Agent struct {
 	// TrustDomain is the agent's SPIFFE trust domain, e.g. example.org. Required.
 	TrustDomain string `yaml:"trust_domain"`
 	// Environment is development, staging or production (default). Outside
-	// development, nothing can switch identity, mTLS or authorization off.
+	// development (staging included), nothing can switch identity, mTLS,
+	// authorization or audit off: static identities, provider allow-all,
+	// default_action log-only and audit enabled false are refused.
 	Environment string `yaml:"environment"`
 	// Description is the agent card's description. Default: "<name> agent".
 	Description string `yaml:"description"`
@@ -86,7 +88,7 @@ type Authorization struct {
 	// PolicyPath is the decision's path. Default agentweave/authz
 	// (package agentweave.authz).
 	PolicyPath string `yaml:"policy_path"`
-	// DefaultAction is deny (default) or log-only (not in production: the
+	// DefaultAction is deny (default) or log-only (development only: the
 	// call proceeds and the audit record says it would have been denied).
 	DefaultAction string `yaml:"default_action"`
 	// Timeout bounds one decision; a decision that takes longer is a
@@ -114,7 +116,7 @@ type Authorization struct {
 
 // Audit configures the audit trail.
 type Audit struct {
-	// Enabled defaults to true; production refuses false.
+	// Enabled defaults to true; false is refused outside development.
 	Enabled *bool `yaml:"enabled"`
 	// Destination is stdout (default) or a file path.
 	Destination string `yaml:"destination"`
@@ -133,7 +135,7 @@ type Audit struct {
 type Transport struct {
 	// TLSMinVersion is "1.3" (default) or "1.2".
 	TLSMinVersion string `yaml:"tls_min_version"`
-	// PeerVerification is strict (default) or log-only (not in production).
+	// PeerVerification is strict (default) or log-only (development only).
 	PeerVerification string `yaml:"peer_verification"`
 	// AllowedCallers are SPIFFE ID patterns (spiffe://td/agent/*) admitted
 	// at the TLS handshake. Default: every workload of the agent's trust

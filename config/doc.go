@@ -4,10 +4,11 @@
 // AGENTWEAVE_TRANSPORT_RETRY_MAX_ATTEMPTS; lists comma-separated), defaults,
 // and validation that reports every problem at once, each naming its key.
 //
-// The environment defaults to production, where the rules that keep the
-// secure path the only path are enforced at load: authorization
-// default_action deny, no allow-all provider, peer_verification strict,
-// audit enabled, static identities refused, TLS 1.2 at the least.
+// The environment defaults to production. In every environment but
+// development (staging too) the rules that keep the secure path the only
+// path are enforced at load: authorization default_action deny, no
+// allow-all provider, peer_verification strict, audit enabled, static
+// identities refused; TLS 1.2 at the least everywhere.
 //
 //	cfg, err := config.Load("agent.yaml")
 //	if err != nil {

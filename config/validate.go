@@ -55,6 +55,16 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// inEnvironment names env for a refusal: "in production", "in staging",
+// "in environment \"qa\"".
+func inEnvironment(env string) string {
+	switch env {
+	case Development, Staging, Production:
+		return "in " + env
+	}
+	return fmt.Sprintf("in environment %q", env)
+}
+
 func (c *Config) validate() problems {
 	var p problems
 	a := c.Agent
@@ -79,8 +89,11 @@ func (c *Config) validate() problems {
 			p.add(key+".description", "is required")
 		}
 	}
+	// Every rule that keeps the secure path the only path holds in every
+	// environment but development: staging, production, and any other
+	// value (which oneOf refuses too).
 	dev := a.Environment == Development
-	prod := a.Environment == Production
+	where := inEnvironment(a.Environment)
 
 	id := c.Identity
 	oneOf(&p, "identity.provider", id.Provider, "spiffe", "static")
@@ -93,7 +106,7 @@ func (c *Config) validate() problems {
 		}
 	case "static":
 		if !dev {
-			p.add("identity.provider", "static identities are for environment development only")
+			p.add("identity.provider", "static identities are for environment development only (here %s)", a.Environment)
 		}
 		for _, f := range []struct{ key, v string }{
 			{"cert_file", id.Static.CertFile}, {"key_file", id.Static.KeyFile}, {"bundle_file", id.Static.BundleFile},
@@ -125,8 +138,8 @@ func (c *Config) validate() problems {
 		p.add("authorization.provider", "allow-all is refused outside environment development (here %s)", a.Environment)
 	}
 	oneOf(&p, "authorization.default_action", az.DefaultAction, "deny", "log-only")
-	if az.DefaultAction == "log-only" && prod {
-		p.add("authorization.default_action", "log-only is refused in production: use deny")
+	if az.DefaultAction == "log-only" && !dev {
+		p.add("authorization.default_action", "log-only is refused %s: use deny", where)
 	}
 	if az.OPAEndpoint != "" {
 		u, err := url.Parse(az.OPAEndpoint)
@@ -139,8 +152,8 @@ func (c *Config) validate() problems {
 	if strings.HasPrefix(az.PolicyPath, "/") || strings.Contains(az.PolicyPath, "..") {
 		p.add("authorization.policy_path", "%q must be a relative path like agentweave/authz", az.PolicyPath)
 	}
-	if !deref(az.Audit.Enabled, defaultAuditEnabled) && prod {
-		p.add("authorization.audit.enabled", "must be true in production")
+	if !deref(az.Audit.Enabled, defaultAuditEnabled) && !dev {
+		p.add("authorization.audit.enabled", "must be true %s", where)
 	}
 	if _, err := AuditSync(az.Audit.Sync); err != nil {
 		p.add("authorization.audit.sync", "%v", err)
@@ -164,8 +177,8 @@ func (c *Config) validate() problems {
 	tr := c.Transport
 	oneOf(&p, "transport.tls_min_version", tr.TLSMinVersion, "1.3", "1.2")
 	oneOf(&p, "transport.peer_verification", tr.PeerVerification, "strict", "log-only")
-	if tr.PeerVerification == "log-only" && prod {
-		p.add("transport.peer_verification", "log-only is refused in production: use strict")
+	if tr.PeerVerification == "log-only" && !dev {
+		p.add("transport.peer_verification", "log-only is refused %s: use strict", where)
 	}
 	if _, err := identity.ParsePatterns(tr.AllowedCallers); err != nil {
 		p.add("transport.allowed_callers", "%v", err)
