@@ -75,8 +75,13 @@ const (
 	stateClosed
 )
 
-// New builds an agent from cfg (from [LoadConfig] or config.Parse) and
-// opts. It waits, within identity.start_timeout, for the agent's SVID, and
+// New builds an agent from cfg and opts. cfg comes from [LoadConfig] or
+// config.Parse, or is built in Go: New applies the defaults to a copy
+// ([config.Config.ApplyDefaults]) and refuses it with every problem
+// ([config.Config.Validate]) before anything else. A configuration that
+// names a task store the program does not link in (tasks.store: sqlite or
+// postgres without its import, and no [WithStore]) is refused with the
+// import to add. It waits, within identity.start_timeout, for the agent's SVID, and
 // loads its policy; it fails rather than build an agent that could not
 // authenticate or authorize. It does not listen yet: register
 // capabilities, then call [Agent.Start] or [Agent.Run].
@@ -84,9 +89,19 @@ func New(ctx context.Context, cfg *Config, opts ...Option) (_ *Agent, err error)
 	if cfg == nil {
 		return nil, errors.New("agentweave: no configuration")
 	}
-	a := &Agent{cfg: cfg, stopped: make(chan struct{})}
+	c := *cfg
+	c.ApplyDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("agentweave: %w", err)
+	}
+	a := &Agent{cfg: &c, stopped: make(chan struct{})}
 	for _, o := range opts {
 		o.apply(&a.opts)
+	}
+	if s := c.Tasks.Store; a.opts.store == nil && s != "" && s != "memory" {
+		if err := taskstore.Linked(s); err != nil {
+			return nil, fmt.Errorf("agentweave: %w", err)
+		}
 	}
 	defer func() {
 		if err != nil {

@@ -14,8 +14,6 @@ import (
 
 	"github.com/agentweave/agentweave-go/a2a/client"
 	"github.com/agentweave/agentweave-go/a2a/taskstore"
-	"github.com/agentweave/agentweave-go/a2a/taskstore/postgres"
-	"github.com/agentweave/agentweave-go/a2a/taskstore/sqlite"
 	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/authz/audit"
 	"github.com/agentweave/agentweave-go/authz/opa"
@@ -381,24 +379,17 @@ func (a *Agent) buildStore(ctx context.Context) error {
 		return nil
 	}
 	tc := a.cfg.Tasks
-	switch tc.Store {
-	case "sqlite":
-		s, err := sqlite.Open(ctx, tc.SQLitePath, sqlite.Options{})
-		if err != nil {
-			return fmt.Errorf("agentweave: tasks.sqlite_path: %w", err)
-		}
-		a.store = s
-		a.closers = append(a.closers, s.Close)
-	case "postgres":
-		s, err := postgres.Open(ctx, tc.PostgresDSN, postgres.Options{})
-		if err != nil {
-			return fmt.Errorf("agentweave: tasks.postgres_dsn: %w", err)
-		}
-		a.store = s
-		a.closers = append(a.closers, s.Close)
-	default:
+	source := map[string]string{"sqlite": tc.SQLitePath, "postgres": tc.PostgresDSN}
+	if tc.Store == "" || tc.Store == "memory" {
 		a.store = taskstore.NewMemory(tc.MemoryLimit)
+		return nil
 	}
+	s, err := taskstore.Open(ctx, tc.Store, source[tc.Store])
+	if err != nil {
+		return fmt.Errorf("agentweave: tasks.store %s: %w", tc.Store, err)
+	}
+	a.store = s
+	a.closers = append(a.closers, s.Close)
 	return nil
 }
 

@@ -22,6 +22,7 @@ import (
 
 	agentweave "github.com/agentweave/agentweave-go"
 	"github.com/agentweave/agentweave-go/a2a"
+	_ "github.com/agentweave/agentweave-go/a2a/taskstore/sqlite" // tasks.store: sqlite
 	"github.com/agentweave/agentweave-go/config"
 	"github.com/agentweave/agentweave-go/identity/devca"
 )

@@ -305,3 +305,9 @@ func (s *Store) List(ctx context.Context, owner spiffeid.ID, q taskstore.ListQue
 	}
 	return page, nil
 }
+
+func init() {
+	taskstore.Register("postgres", func(ctx context.Context, dsn string) (taskstore.Durable, error) {
+		return Open(ctx, dsn, Options{})
+	})
+}

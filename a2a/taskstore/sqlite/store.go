@@ -354,3 +354,9 @@ func (s *Store) List(ctx context.Context, owner spiffeid.ID, q taskstore.ListQue
 	}
 	return page, nil
 }
+
+func init() {
+	taskstore.Register("sqlite", func(ctx context.Context, path string) (taskstore.Durable, error) {
+		return Open(ctx, path, Options{})
+	})
+}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	agentweave "github.com/agentweave/agentweave-go"
+	_ "github.com/agentweave/agentweave-go/a2a/taskstore/sqlite" // tasks.store: sqlite
 )
 
 type work struct {
