@@ -1,8 +1,14 @@
 // Package config loads an agent's configuration: strict YAML (an unknown key
-// is an error with its line number), environment overrides
-// (AGENTWEAVE_<SECTION>_<FIELD>, e.g. AGENTWEAVE_SERVER_PORT or
-// AGENTWEAVE_TRANSPORT_RETRY_MAX_ATTEMPTS; lists comma-separated), defaults,
-// and validation that reports every problem at once, each naming its key.
+// is an error with its line number), environment overrides, defaults, and
+// validation that reports every problem at once, each naming its key.
+//
+// Every key can be overridden by AGENTWEAVE_<SECTION>_<FIELD>, e.g.
+// AGENTWEAVE_SERVER_PORT or AGENTWEAVE_TRANSPORT_RETRY_MAX_ATTEMPTS. A list
+// is comma-separated (AGENTWEAVE_IDENTITY_ALLOWED_TRUST_DOMAINS=a.org,b.org),
+// peers as SPIFFE_ID=URL pairs
+// (AGENTWEAVE_PEERS=spiffe://example.org/agent/a=https://a.example.org:8443,…),
+// or any list as a YAML flow sequence, JSON included
+// (AGENTWEAVE_AGENT_CAPABILITIES='[{name: search, description: Search}]').
 //
 // The environment defaults to production. In every environment but
 // development (staging too) the rules that keep the secure path the only

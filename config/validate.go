@@ -219,11 +219,15 @@ func (c *Config) validate() problems {
 	for i, u := range c.Server.PublicURLs {
 		httpsURL(&p, fmt.Sprintf("server.public_urls[%d]", i), u)
 	}
+	peerSeen := map[string]bool{}
 	for i, peer := range c.Peers {
 		key := fmt.Sprintf("peers[%d]", i)
 		if _, err := spiffeid.FromString(peer.SPIFFEID); err != nil {
 			p.add(key+".spiffe_id", "%q: %v", peer.SPIFFEID, err)
+		} else if peerSeen[peer.SPIFFEID] {
+			p.add(key+".spiffe_id", "%q is listed twice (one URL per peer)", peer.SPIFFEID)
 		}
+		peerSeen[peer.SPIFFEID] = true
 		httpsURL(&p, key+".url", peer.URL)
 	}
 
