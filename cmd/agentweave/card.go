@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agentweave/agentweave-go/a2a"
-	"github.com/agentweave/agentweave-go/config"
 )
 
 func newCardCmd() *cobra.Command {
@@ -20,13 +19,20 @@ func newCardCmd() *cobra.Command {
 and prints the agent card it would serve at /.well-known/agent-card.json: one
 skill per capability in agent.capabilities, the JSON-RPC and HTTP+JSON
 interfaces (A2A 1.0 and 0.3) at every server.public_urls entry, and mutual TLS
-declared as the required security scheme.`,
-		Example: `  agentweave card --config agent.yaml`,
+declared as the required security scheme.
+
+It needs no Workload API: a configuration that leaves identity.spiffe_endpoint
+to $SPIFFE_ENDPOINT_SOCKET gets its card where that variable is unset, with a
+note on standard error (the agent reads it at start).`,
+		Example: `  agentweave card --config examples/conformance/agent.yaml`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(path)
+			cfg, unset, err := loadDescribed(path)
 			if err != nil {
 				return err
+			}
+			if unset {
+				fmt.Fprintf(cmd.ErrOrStderr(), "agentweave card: note: %s\n", endpointNote)
 			}
 			caps := make([]a2a.Capability, 0, len(cfg.Agent.Capabilities))
 			for _, c := range cfg.Agent.Capabilities {

@@ -69,6 +69,9 @@ server.shutdown_timeout.`,
 			if err != nil {
 				return err
 			}
+			if cfg.Identity.Provider == "spiffe" && cfg.Identity.SPIFFEEndpoint == "" {
+				return fmt.Errorf("serve: %s: no Workload API for the SVID: set identity.spiffe_endpoint, or %s in the environment", path, endpointVar)
+			}
 			var caps []agentweave.Capability
 			for _, c := range cfg.Agent.Capabilities {
 				b, ok := builtins[c.Name]

@@ -1,18 +1,14 @@
 package main
 
 import (
-	"bytes"
+	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -21,16 +17,12 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/authz/opa"
 	"github.com/agentweave/agentweave-go/config"
 	"github.com/agentweave/agentweave-go/identity"
 )
-
-// maxOPAAnswerBytes bounds how much of an OPA answer validate --probe reads.
-const maxOPAAnswerBytes = 1 << 20
 
 func newValidateCmd() *cobra.Command {
 	var (
@@ -47,20 +39,26 @@ production rules) and reports every problem at once, one per line as
 FILE:LINE: key: problem, then their count. A valid configuration prints a
 summary: the agent, its SPIFFE ID, authorization, audit, task store and
 listeners. Relative paths in the file are relative to the file's directory.
+A configuration that leaves identity.spiffe_endpoint to $SPIFFE_ENDPOINT_SOCKET
+is valid where that variable is unset, with a note: the agent reads it at
+start (and serve refuses to start without one).
 
 With --probe it also checks what the configuration points at, one line per
 check, "ok   check: detail" or "FAIL check: reason":
 
   identity       spiffe: connects to the Workload API (identity.spiffe_endpoint
-                 or $SPIFFE_ENDPOINT_SOCKET) and waits for the SVID
-                 identity.spiffe_id; static: loads the PEM files. Either way
+                 or $SPIFFE_ENDPOINT_SOCKET; with neither, the check fails)
+                 and waits for the SVID identity.spiffe_id; static: loads
+                 the PEM files. Either way
                  the SVID must be valid now and verify against its bundle.
   authorization  policy_dir: loads the policies with the embedded evaluator
-                 and reports their revision; opa_endpoint: GET /health, then
-                 a trial decision at /v1/data/<policy_path>, which fails when
-                 the policy document is undefined (every call would be
-                 denied); allow-all: development only. The trial is a call
-                 from the agent to itself; its outcome is only reported.
+                 and reports their revision; opa_endpoint: a trial decision
+                 from the server with the agent's own OPA client, which
+                 fails when OPA does not answer or decides nothing (the
+                 policy document undefined, or not the allow/decision
+                 contract: every call would be denied); allow-all:
+                 development only. The trial is a call from the agent to
+                 itself; its outcome is only reported.
   store          sqlite: the database's directory is writable; postgres:
                  connects and pings; memory: nothing to check.
   audit          a file destination's directory (and the file, if it
@@ -79,7 +77,7 @@ every check passes), 1 otherwise.`,
 				return fmt.Errorf("validate: --timeout %s: must be positive", timeout)
 			}
 			out := cmd.OutOrStdout()
-			cfg, err := config.Load(path)
+			cfg, unset, err := loadDescribed(path)
 			if err != nil {
 				var ce *config.Error
 				if !errors.As(err, &ce) {
@@ -88,6 +86,9 @@ every check passes), 1 otherwise.`,
 				return reportProblems(out, ce)
 			}
 			printSummary(out, cfg)
+			if unset {
+				fmt.Fprintf(out, "note: %s\n", endpointNote)
+			}
 			fmt.Fprintf(out, "%s: configuration is valid\n", path)
 			if !probe {
 				return nil
@@ -105,111 +106,36 @@ every check passes), 1 otherwise.`,
 }
 
 // reportProblems prints each problem of a configuration as FILE:LINE: …
-// (FILE: … when no line is known), then their count, and returns the exit
+// (FILE: … when no line applies), then their count, and returns the exit
 // error.
 func reportProblems(w io.Writer, ce *config.Error) error {
-	doc := readYAMLNode(ce.Source)
-	for _, p := range ce.Problems {
-		fmt.Fprintln(w, problemLine(ce.Source, doc, p))
+	n := len(ce.Details)
+	for _, p := range ce.Details {
+		fmt.Fprintln(w, problemLine(ce.Source, p))
 	}
-	n := plural(len(ce.Problems), "problem", "problems")
-	fmt.Fprintf(w, "%s in %s\n", n, ce.Source)
-	return &exitError{code: 1, err: fmt.Errorf("validate: %s is not a valid configuration (%s)", ce.Source, n)}
-}
-
-// readYAMLNode parses the file at path as a YAML node tree, to find the
-// lines of the keys problems name. It returns nil when that fails: the
-// problems are then printed without lines.
-func readYAMLNode(path string) *yaml.Node {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, config.MaxFileBytes))
-	if err != nil {
-		return nil
-	}
-	var doc yaml.Node
-	if yaml.Unmarshal(data, &doc) != nil {
-		return nil
-	}
-	return &doc
-}
-
-// problemKey matches the key a configuration problem starts with:
-// agent.capabilities[0].name, server.public_urls[1], …
-var problemKey = regexp.MustCompile(`^[a-z_]+(\[[0-9]+\])*(\.[a-z_]+(\[[0-9]+\])*)*$`)
-
-// problemLine formats one problem of the configuration at source. YAML
-// errors carry their line ("line 5: field x not found"); for validation
-// problems ("agent.name: …") the line is that of the key in doc, or of its
-// closest ancestor present in the file.
-func problemLine(source string, doc *yaml.Node, problem string) string {
-	if rest, ok := strings.CutPrefix(problem, "line "); ok {
-		if num, msg, ok := strings.Cut(rest, ": "); ok {
-			if _, err := strconv.Atoi(num); err == nil {
-				return source + ":" + num + ": " + msg
-			}
+	if n == 0 { // an Error built without Details
+		n = len(ce.Problems)
+		for _, p := range ce.Problems {
+			fmt.Fprintln(w, ce.Source+": "+p)
 		}
 	}
-	if key, _, ok := strings.Cut(problem, ": "); ok && doc != nil && problemKey.MatchString(key) {
-		if line := keyLine(doc, key); line > 0 {
-			return source + ":" + strconv.Itoa(line) + ": " + problem
-		}
-	}
-	return source + ": " + problem
+	count := plural(n, "problem", "problems")
+	fmt.Fprintf(w, "%s in %s\n", count, ce.Source)
+	return &exitError{code: 1, err: fmt.Errorf("validate: %s is not a valid configuration (%s)", ce.Source, count)}
 }
 
-// keyLine returns the line of key (dotted, with [i] indexes) in doc, or of
-// the deepest part of it that is present; 0 when none is.
-func keyLine(doc *yaml.Node, key string) int {
-	n := deref(doc)
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = deref(n.Content[0])
+// problemLine formats one problem of the configuration at source:
+// "FILE:LINE: key: message", "FILE:LINE: message" for YAML that could not
+// be decoded, "FILE: key: message" when no line applies.
+func problemLine(source string, p config.Problem) string {
+	msg := p.Message
+	if p.Key != "" {
+		msg = p.Key + ": " + msg
 	}
-	line := 0
-	for part := range strings.SplitSeq(key, ".") {
-		name, indexes, _ := strings.Cut(part, "[")
-		v, l := mappingValue(n, name)
-		if v == nil {
-			return line
-		}
-		n, line = v, l
-		for raw := range strings.SplitSeq(strings.TrimSuffix(indexes, "]"), "][") {
-			if raw == "" {
-				continue
-			}
-			i, err := strconv.Atoi(raw)
-			if err != nil || n.Kind != yaml.SequenceNode || i >= len(n.Content) {
-				return line
-			}
-			n = deref(n.Content[i])
-			line = n.Line
-		}
+	if p.Line > 0 {
+		return source + ":" + strconv.Itoa(p.Line) + ": " + msg
 	}
-	return line
-}
-
-// mappingValue returns the value of key name in the mapping n and the line
-// of the key.
-func mappingValue(n *yaml.Node, name string) (*yaml.Node, int) {
-	if n.Kind != yaml.MappingNode {
-		return nil, 0
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if k := n.Content[i]; k.Value == name {
-			return deref(n.Content[i+1]), k.Line
-		}
-	}
-	return nil, 0
-}
-
-func deref(n *yaml.Node) *yaml.Node {
-	for n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
-	}
-	return n
+	return source + ": " + msg
 }
 
 // plural counts: plural(1, "check", "checks") = "1 check".
@@ -231,7 +157,7 @@ func printSummary(w io.Writer, cfg *config.Config) {
 	if id.Provider == "static" {
 		line("SPIFFE ID", "%s, from the PEM files %s (static, development only)", id.SPIFFEID, id.Static.CertFile)
 	} else {
-		line("SPIFFE ID", "%s, from the Workload API at %s", id.SPIFFEID, id.SPIFFEEndpoint)
+		line("SPIFFE ID", "%s, from the Workload API at %s", id.SPIFFEID, cmp.Or(id.SPIFFEEndpoint, "$"+endpointVar+" (read at start)"))
 	}
 	az := cfg.Authorization
 	line("authorization", "%s; default action %s, decision timeout %s", policySources(az), az.DefaultAction, az.Timeout)
@@ -381,6 +307,9 @@ func (p *prober) identity(ctx context.Context) (string, error) {
 		}
 		return detail + ", static from " + id.Static.CertFile, nil
 	}
+	if id.SPIFFEEndpoint == "" {
+		return "", errors.New("no Workload API to probe: identity.spiffe_endpoint is unset and so is " + endpointVar)
+	}
 	p.say("identity: waiting up to %s for the X509-SVID %s from the Workload API at %s", p.timeout, want, id.SPIFFEEndpoint)
 	src, err := identity.NewWorkloadSource(ctx, identity.WorkloadOptions{
 		Addr: id.SPIFFEEndpoint, ID: want, AllowedTrustDomains: allowed, StartTimeout: p.timeout,
@@ -470,124 +399,39 @@ func (p *prober) embeddedPolicy(ctx context.Context) (string, error) {
 		az.PolicyDir, e.Revision(), policyDocument(az.PolicyPath), trialOutcome(d.Allow), d.Reason, cache), nil
 }
 
-// opaServer checks authorization.opa_endpoint: GET /health, then a trial
-// decision on the policy document.
+// opaServer asks authorization.opa_endpoint for a trial decision with the
+// agent's own OPA client (opa.Remote, as agentweave.New builds it): OPA
+// must answer, and with a decision (an undefined policy document, or one
+// that breaks the result contract, would deny every call).
 func (p *prober) opaServer(ctx context.Context) (string, error) {
 	az := p.cfg.Authorization
-	base := strings.TrimSuffix(az.OPAEndpoint, "/")
-	client := &http.Client{
-		Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}, // a sidecar: never through a proxy
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
-	}
-	defer client.CloseIdleConnections()
-
-	p.say("authorization: asking the OPA server at %s (up to %s)", base, p.timeout)
-	status, body, err := httpDo(ctx, client, http.MethodGet, base+"/health", nil)
-	if err != nil {
-		return "", fmt.Errorf("OPA server: %w", err)
-	}
-	if status != http.StatusOK {
-		return "", fmt.Errorf("OPA server: GET %s/health answered %d: %s", base, status, snippet(body))
-	}
-
-	segs := policySegments(az.PolicyPath)
-	for i, s := range segs {
-		segs[i] = url.PathEscape(s)
-	}
-	dataURL := base + "/v1/data/" + strings.Join(segs, "/")
-	req, err := json.Marshal(struct {
-		Input *authz.Input `json:"input"`
-	}{p.trialInput()})
+	r, err := opa.NewRemote(opa.RemoteOptions{Endpoint: az.OPAEndpoint, PolicyPath: az.PolicyPath, Timeout: p.timeout})
 	if err != nil {
 		return "", err
 	}
-	status, body, err = httpDo(ctx, client, http.MethodPost, dataURL+"?provenance=true", req)
+	defer r.Close()
+	p.say("authorization: asking the OPA server at %s for a trial decision (up to %s)", az.OPAEndpoint, p.timeout)
+	d, err := r.Authorize(ctx, p.trialInput())
 	if err != nil {
-		return "", fmt.Errorf("OPA server: %w", err)
-	}
-	if status != http.StatusOK {
-		return "", fmt.Errorf("OPA server: POST %s answered %d: %s", dataURL, status, snippet(body))
-	}
-	var answer struct {
-		Result     *json.RawMessage `json:"result"`
-		Provenance struct {
-			Version string `json:"version"`
-		} `json:"provenance"`
-	}
-	if err := json.Unmarshal(body, &answer); err != nil {
-		return "", fmt.Errorf("OPA server: POST %s: the answer is not JSON: %w", dataURL, err)
+		return "", fmt.Errorf("OPA server at %s: %w", az.OPAEndpoint, err)
 	}
 	doc := policyDocument(az.PolicyPath)
-	if answer.Result == nil || string(*answer.Result) == "null" {
-		return "", fmt.Errorf("OPA server at %s: %s is undefined, so every call would be denied: load a policy with package %s there, or fix authorization.policy_path",
-			base, doc, strings.TrimPrefix(doc, "data."))
+	if noDecision(d) {
+		return "", fmt.Errorf("OPA server at %s: %s, so every call would be denied: load a policy with package %s there, or fix authorization.policy_path",
+			az.OPAEndpoint, d.Reason, strings.TrimPrefix(doc, "data."))
 	}
-	server := "OPA server"
-	if v := answer.Provenance.Version; v != "" {
-		server = "OPA " + v
+	revision := ""
+	if !strings.HasPrefix(d.PolicyRevision, "remote:") { // what opa.Remote names a decision without a revision
+		revision = ", revision " + d.PolicyRevision
 	}
-	return fmt.Sprintf("%s at %s is healthy and defines %s (trial call %s)", server, base, doc, remoteOutcome(*answer.Result)), nil
+	return fmt.Sprintf("OPA server at %s decides with %s%s (trial call %s: %s)", az.OPAEndpoint, doc, revision, trialOutcome(d.Allow), d.Reason), nil
 }
 
-// remoteOutcome reads the trial decision from the result document of an OPA
-// answer with the policy contract: decision {allow, reason} wins over allow;
-// anything else denies.
-func remoteOutcome(result json.RawMessage) string {
-	var r map[string]any
-	if json.Unmarshal(result, &r) != nil {
-		return "denied: the document is not an object"
-	}
-	if d, ok := r["decision"].(map[string]any); ok {
-		allow, _ := d["allow"].(bool)
-		if reason, _ := d["reason"].(string); reason != "" {
-			return trialOutcome(allow) + ": " + reason
-		}
-		return trialOutcome(allow) + " by decision"
-	}
-	if allow, ok := r["allow"].(bool); ok {
-		return trialOutcome(allow) + " by allow"
-	}
-	return "denied: neither allow nor decision is defined for it"
-}
-
-// httpDo sends one request and reads at most maxOPAAnswerBytes of the
-// answer.
-func httpDo(ctx context.Context, client *http.Client, method, rawURL string, body []byte) (int, []byte, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, rawURL, rd)
-	if err != nil {
-		return 0, nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxOPAAnswerBytes))
-	if err != nil {
-		return 0, nil, fmt.Errorf("%s %s: reading the answer: %w", method, rawURL, err)
-	}
-	return resp.StatusCode, data, nil
-}
-
-// snippet shortens an answer body for an error message.
-func snippet(b []byte) string {
-	s := strings.Join(strings.Fields(string(b)), " ")
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	if s == "" {
-		return "(empty body)"
-	}
-	return s
+// noDecision reports whether d is a denial because the policy decided
+// nothing: authz/opa's reasons say "no decision: …" then (its package doc),
+// as the agent's own start-up probe of a remote OPA reads them.
+func noDecision(d authz.Decision) bool {
+	return !d.Allow && strings.HasPrefix(d.Reason, "no decision:")
 }
 
 // store checks the task store.

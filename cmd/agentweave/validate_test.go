@@ -11,8 +11,8 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
-	"go.yaml.in/yaml/v3"
 
+	"github.com/agentweave/agentweave-go/config"
 	"github.com/agentweave/agentweave-go/identity/devca"
 	"github.com/agentweave/agentweave-go/identity/identitytest"
 	"github.com/agentweave/agentweave-go/internal/harness"
@@ -184,39 +184,19 @@ func TestValidateUnreadable(t *testing.T) {
 
 func TestProblemLine(t *testing.T) {
 	t.Parallel()
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(`agent:
-  name: x
-  capabilities:
-    - name: a
-    - name: b
-      description: ""
-base: &base
-  port: 1
-server: *base
-`), &doc); err != nil {
-		t.Fatal(err)
-	}
 	tests := []struct {
 		name    string
-		doc     *yaml.Node
-		problem string
+		problem config.Problem
 		want    string
 	}{
-		{"yaml error", nil, "line 3: field x not found", "f.yaml:3: field x not found"},
-		{"key", &doc, `agent.name: "x" is bad`, `f.yaml:2: agent.name: "x" is bad`},
-		{"sequence item", &doc, "agent.capabilities[1].description: is required", "f.yaml:6: agent.capabilities[1].description: is required"},
-		{"missing key in item", &doc, "agent.capabilities[0].description: is required", "f.yaml:4: agent.capabilities[0].description: is required"},
-		{"index out of range", &doc, "agent.capabilities[7].name: bad", "f.yaml:3: agent.capabilities[7].name: bad"},
-		{"alias", &doc, "server.port: 1 is bad", "f.yaml:8: server.port: 1 is bad"},
-		{"section missing", &doc, "tasks.store: bad", "f.yaml: tasks.store: bad"},
-		{"not a key", &doc, "environment AGENTWEAVE_X=1: bad", "f.yaml: environment AGENTWEAVE_X=1: bad"},
-		{"no document", nil, "agent.name: bad", "f.yaml: agent.name: bad"},
-		{"line without number", nil, "line x: y", "f.yaml: line x: y"},
+		{"key with line", config.Problem{Key: "agent.name", Line: 2, Message: `"x" is bad`}, `f.yaml:2: agent.name: "x" is bad`},
+		{"YAML error", config.Problem{Line: 3, Message: "field x not found"}, "f.yaml:3: field x not found"},
+		{"from the environment", config.Problem{Key: "server.port", Message: "bad"}, "f.yaml: server.port: bad"},
+		{"neither", config.Problem{Message: "the file is empty"}, "f.yaml: the file is empty"},
 	}
 	for _, tt := range tests {
-		if got := problemLine("f.yaml", tt.doc, tt.problem); got != tt.want {
-			t.Errorf("%s: problemLine(%q) = %q, want %q", tt.name, tt.problem, got, tt.want)
+		if got := problemLine("f.yaml", tt.problem); got != tt.want {
+			t.Errorf("%s: problemLine(%+v) = %q, want %q", tt.name, tt.problem, got, tt.want)
 		}
 	}
 }
@@ -371,31 +351,49 @@ func TestValidateProbePolicyDir(t *testing.T) {
 // TestValidateProbeOPAServer probes a real OPA server.
 func TestValidateProbeOPAServer(t *testing.T) {
 	t.Parallel()
-	o := harness.StartOPA(t, rbacPolicy)
+	notBool := t.TempDir()
+	if err := os.WriteFile(filepath.Join(notBool, "p.rego"), []byte("package agentweave.notbool\n\nallow := \"yes\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o := harness.StartOPA(t, rbacPolicy, notBool)
 	identityYAML := staticIdentity(t, searchID)
 	config := func(policyPath string) string {
 		return identityYAML + fmt.Sprintf("authorization: {opa_endpoint: %q, policy_path: %q}\n", o.URL, policyPath)
 	}
 
-	out, errOut, code := runProbe(t, config("agentweave/authz"))
-	if code != 0 {
-		t.Fatalf("policy loaded: exit code = %d, want 0\n%s", code, out)
+	// The built command, as users run it.
+	probe := func(policyPath string, extra ...string) cliResult {
+		t.Helper()
+		path := writeAgentYAML(t, t.TempDir(), config(policyPath))
+		return runCLI(t, nil, append([]string{"validate", "--config", path, "--probe"}, extra...)...)
 	}
-	wantLines(t, out, "ok   authorization: OPA ", " at "+o.URL+" is healthy and defines data.agentweave.authz (trial call denied by allow)", "all 4 checks passed")
-	wantLines(t, errOut, "authorization: asking the OPA server at "+o.URL)
+	res := probe("agentweave/authz")
+	if res.code != 0 {
+		t.Fatalf("policy loaded:\n%s", res)
+	}
+	wantLines(t, res.stdout, "ok   authorization: OPA server at "+o.URL+" decides with data.agentweave.authz (trial call denied: denied by data.agentweave.authz.allow)", "all 4 checks passed")
+	wantLines(t, res.stderr, "authorization: asking the OPA server at "+o.URL+" for a trial decision")
 
-	out, _, code = runProbe(t, config("agentweave/missing"))
-	if code != 1 {
-		t.Fatalf("policy missing: exit code = %d, want 1\n%s", code, out)
+	res = probe("agentweave/missing")
+	if res.code != 1 {
+		t.Fatalf("policy missing:\n%s", res)
 	}
-	wantLines(t, out, "FAIL authorization: OPA server at "+o.URL+": data.agentweave.missing is undefined, so every call would be denied")
+	wantLines(t, res.stdout, "FAIL authorization: OPA server at "+o.URL+": no decision: data.agentweave.missing is undefined, so every call would be denied: load a policy with package agentweave.missing there")
+
+	// A document that breaks the result contract decides nothing either,
+	// as the agent's own OPA client reads it.
+	res = probe("agentweave/notbool")
+	if res.code != 1 {
+		t.Fatalf("allow is a string:\n%s", res)
+	}
+	wantLines(t, res.stdout, "FAIL authorization: OPA server at "+o.URL+": no decision: data.agentweave.notbool.allow is a string, want a boolean, so every call would be denied")
 
 	o.Stop(t)
-	out, _, code = runProbe(t, config("agentweave/authz"), "--timeout", "2s")
-	if code != 1 {
-		t.Fatalf("OPA down: exit code = %d, want 1\n%s", code, out)
+	res = probe("agentweave/authz", "--timeout", "2s")
+	if res.code != 1 {
+		t.Fatalf("OPA down:\n%s", res)
 	}
-	wantLines(t, out, "FAIL authorization: OPA server: ", o.URL+"/health", "connection refused")
+	wantLines(t, res.stdout, "FAIL authorization: OPA server at "+o.URL+": ", "OPA unreachable", "connection refused")
 }
 
 func TestValidateProbeStoreAndAudit(t *testing.T) {
