@@ -40,6 +40,21 @@ func BenchmarkBreakersDo(b *testing.B) {
 			}
 		})
 	})
+	// Twice as many targets as MaxTargets: every call evicts a breaker and
+	// creates one.
+	b.Run("evicting", func(b *testing.B) {
+		br := NewBreakers(BreakerOptions{MaxTargets: 100})
+		targets := make([]string, 200)
+		for i := range targets {
+			targets[i] = fmt.Sprintf("spiffe://example.org/agent/%d", i)
+		}
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			_ = br.Do(ctx, targets[i%len(targets)], ok)
+			i++
+		}
+	})
 }
 
 func BenchmarkRateLimiterAllow(b *testing.B) {
@@ -72,5 +87,20 @@ func BenchmarkRateLimiterAllow(b *testing.B) {
 				i++
 			}
 		})
+	})
+	// Twice as many keys as MaxKeys: every call forgets a key and tracks
+	// a new one.
+	b.Run("evicting", func(b *testing.B) {
+		l := NewRateLimiter(RateOptions{PerSecond: 1e12, Burst: 1 << 30, MaxKeys: 100})
+		keys := make([]string, 200)
+		for i := range keys {
+			keys[i] = fmt.Sprintf("spiffe://example.org/agent/%d", i)
+		}
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			_ = l.Allow(keys[i%len(keys)])
+			i++
+		}
 	})
 }

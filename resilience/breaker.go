@@ -1,7 +1,6 @@
 package resilience
 
 import (
-	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +9,8 @@ import (
 	"time"
 
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/agentweave/agentweave-go/internal/lru"
 )
 
 // State is the state of a circuit breaker.
@@ -131,15 +132,13 @@ type Breakers struct {
 	opts BreakerOptions
 
 	mu      sync.Mutex
-	targets map[string]*list.Element // of *breaker
-	lru     list.List                // front: most recently used
+	targets *lru.Cache[string, *breaker]
 }
 
 // breaker is one target's gobreaker, with its state mirrored in atomics so
 // that State and eviction never take gobreaker's lock (OnStateChange runs
 // under it).
 type breaker struct {
-	target   string
 	cb       *gobreaker.TwoStepCircuitBreaker[struct{}]
 	state    atomic.Int64 // State
 	openedAt atomic.Int64 // UnixNano of the last change to Open
@@ -165,7 +164,7 @@ func NewBreakers(opts BreakerOptions) *Breakers {
 	if opts.IsFailure == nil {
 		opts.IsFailure = func(err error) bool { return !errors.Is(err, context.Canceled) }
 	}
-	return &Breakers{opts: opts, targets: make(map[string]*list.Element)}
+	return &Breakers{opts: opts, targets: lru.New[string, *breaker](opts.MaxTargets)}
 }
 
 // Do runs fn through target's breaker and returns fn's error unchanged. If
@@ -203,12 +202,11 @@ func (b *Breakers) State(target string) State {
 		return Closed
 	}
 	b.mu.Lock()
-	e, ok := b.targets[target]
+	br, ok := b.targets.Peek(target)
 	b.mu.Unlock()
 	if !ok {
 		return Closed
 	}
-	br := e.Value.(*breaker)
 	s := State(br.state.Load())
 	if s == Open && br.retryAfter(b.opts.RecoveryTimeout, time.Now()) <= 0 {
 		return HalfOpen
@@ -229,15 +227,14 @@ func (br *breaker) retryAfter(timeout time.Duration, now time.Time) time.Duratio
 func (b *Breakers) get(target string) *breaker {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if e, ok := b.targets[target]; ok {
-		b.lru.MoveToFront(e)
-		return e.Value.(*breaker)
+	if br, ok := b.targets.Get(target); ok {
+		return br
 	}
-	if len(b.targets) >= b.opts.MaxTargets {
+	if b.targets.Len() >= b.opts.MaxTargets {
 		b.evictLocked()
 	}
 	br := b.newBreaker(target)
-	b.targets[target] = b.lru.PushFront(br)
+	b.targets.Add(target, br)
 	return br
 }
 
@@ -245,21 +242,21 @@ func (b *Breakers) get(target string) *breaker {
 // recently used one if none is closed. A call in flight on it finishes
 // normally.
 func (b *Breakers) evictLocked() {
-	victim := b.lru.Back()
-	for e := victim; e != nil; e = e.Prev() {
-		if State(e.Value.(*breaker).state.Load()) == Closed {
-			victim = e
+	victim, _, ok := b.targets.Oldest()
+	if !ok {
+		return
+	}
+	for target, br := range b.targets.Backward() {
+		if State(br.state.Load()) == Closed {
+			victim = target
 			break
 		}
 	}
-	if victim != nil {
-		b.lru.Remove(victim)
-		delete(b.targets, victim.Value.(*breaker).target)
-	}
+	b.targets.Remove(victim)
 }
 
 func (b *Breakers) newBreaker(target string) *breaker {
-	br := &breaker{target: target}
+	br := &breaker{}
 	isFailure, onChange := b.opts.IsFailure, b.opts.OnStateChange
 	threshold := uint32(b.opts.FailureThreshold) //nolint:gosec // positive, set by NewBreakers
 	br.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{

@@ -363,7 +363,7 @@ func TestBreakersBoundedTargets(t *testing.T) {
 	for i := range 20 {
 		_ = b.Do(t.Context(), fmt.Sprintf("spiffe://example.org/agent/%d", i), ok)
 		b.mu.Lock()
-		n := len(b.targets)
+		n := b.targets.Len()
 		b.mu.Unlock()
 		if n > 3 {
 			t.Fatalf("%d breakers kept, want at most MaxTargets = 3", n)

@@ -1,7 +1,6 @@
 package resilience
 
 import (
-	"container/list"
 	"errors"
 	"fmt"
 	"math"
@@ -9,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/agentweave/agentweave-go/internal/lru"
 )
 
 // ErrRateLimited is matched (errors.Is) by every [*RateLimitError].
@@ -65,19 +66,17 @@ type RateLimiter struct {
 	now     func() time.Time // injectable for tests
 
 	mu   sync.Mutex
-	keys map[string]*list.Element // of *bucket
-	lru  list.List                // front: most recently seen
+	keys *lru.Cache[string, *bucket] // nil when unlimited
 }
 
 type bucket struct {
-	key      string
 	lim      *rate.Limiter
 	lastSeen time.Time
 }
 
 // NewRateLimiter returns a rate limiter configured by opts.
 func NewRateLimiter(opts RateOptions) *RateLimiter {
-	l := &RateLimiter{now: time.Now, keys: make(map[string]*list.Element)}
+	l := &RateLimiter{now: time.Now}
 	if opts.PerSecond <= 0 || math.IsNaN(opts.PerSecond) {
 		return l // unlimited: limit 0 is never consulted
 	}
@@ -99,6 +98,7 @@ func NewRateLimiter(opts RateOptions) *RateLimiter {
 		refill = time.Duration(r)
 	}
 	l.idleTTL = max(ttl, refill)
+	l.keys = lru.New[string, *bucket](l.maxKeys)
 	return l
 }
 
@@ -124,37 +124,29 @@ func (l *RateLimiter) Allow(key string) error {
 func (l *RateLimiter) limiter(key string, now time.Time) *rate.Limiter {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for e := l.lru.Back(); e != nil; e = l.lru.Back() {
-		b := e.Value.(*bucket)
+	for k, b := range l.keys.Backward() { // least recently seen first
 		if now.Sub(b.lastSeen) < l.idleTTL {
 			break
 		}
-		l.removeLocked(e)
+		l.keys.Remove(k)
 	}
-	if e, ok := l.keys[key]; ok {
-		b := e.Value.(*bucket)
+	if b, ok := l.keys.Get(key); ok {
 		b.lastSeen = now
-		l.lru.MoveToFront(e)
 		return b.lim
 	}
-	if len(l.keys) >= l.maxKeys {
-		l.removeLocked(l.lru.Back())
-	}
-	b := &bucket{key: key, lim: rate.NewLimiter(l.limit, l.burst), lastSeen: now}
-	l.keys[key] = l.lru.PushFront(b)
+	b := &bucket{lim: rate.NewLimiter(l.limit, l.burst), lastSeen: now}
+	l.keys.Add(key, b) // past MaxKeys, forgets the least recently seen
 	return b.lim
-}
-
-func (l *RateLimiter) removeLocked(e *list.Element) {
-	l.lru.Remove(e)
-	delete(l.keys, e.Value.(*bucket).key)
 }
 
 // size returns the number of keys tracked.
 func (l *RateLimiter) size() int {
+	if l.keys == nil {
+		return 0
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.keys)
+	return l.keys.Len()
 }
 
 func ceilMillisecond(d time.Duration) time.Duration {

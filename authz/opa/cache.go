@@ -1,7 +1,6 @@
 package opa
 
 import (
-	"container/list"
 	"encoding/binary"
 	"encoding/json"
 	"maps"
@@ -11,6 +10,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/agentweave/agentweave-go/authz"
+	"github.com/agentweave/agentweave-go/internal/lru"
 )
 
 // DefaultCacheSize is the number of decisions an [Embedded] authorizer keeps
@@ -150,48 +150,31 @@ func appendString(b []byte, s string) []byte {
 // decisionCache is a bounded LRU of decisions for one policy revision: a
 // reload builds a new policy with a new, empty cache.
 type decisionCache struct {
-	mu    sync.Mutex
-	size  int
-	hits  uint64     // for tests
-	ll    *list.List // front = most recently used
-	items map[string]*list.Element
-}
-
-type cacheEntry struct {
-	key string
-	d   authz.Decision
+	mu   sync.Mutex
+	hits uint64 // for tests
+	// lru holds pointers: a generic function returning the 56-byte
+	// Decision by value made a hit take 60% longer (measured).
+	lru *lru.Cache[string, *authz.Decision]
 }
 
 func newDecisionCache(size int) *decisionCache {
-	return &decisionCache{size: size, ll: list.New(), items: map[string]*list.Element{}}
+	return &decisionCache{lru: lru.New[string, *authz.Decision](size)}
 }
 
 // get looks key up; a hit allocates nothing.
 func (c *decisionCache) get(key []byte) (authz.Decision, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.items[string(key)]
+	d, ok := lru.GetBytes(c.lru, key)
 	if !ok {
 		return authz.Decision{}, false
 	}
 	c.hits++
-	c.ll.MoveToFront(e)
-	return e.Value.(*cacheEntry).d, true
+	return *d, true
 }
 
 func (c *decisionCache) put(key []byte, d authz.Decision) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.items[string(key)]; ok {
-		e.Value.(*cacheEntry).d = d
-		c.ll.MoveToFront(e)
-		return
-	}
-	k := string(key)
-	c.items[k] = c.ll.PushFront(&cacheEntry{key: k, d: d})
-	if c.ll.Len() > c.size {
-		oldest := c.ll.Back()
-		c.ll.Remove(oldest)
-		delete(c.items, oldest.Value.(*cacheEntry).key)
-	}
+	c.lru.Add(string(key), &d)
 }

@@ -16,7 +16,7 @@ func CacheStateOf(e *Embedded) CacheState {
 	if c := p.cache; c != nil {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		s.Cached, s.Entries, s.Hits = true, len(c.items), c.hits
+		s.Cached, s.Entries, s.Hits = true, c.lru.Len(), c.hits
 	}
 	return s
 }
