@@ -37,7 +37,11 @@ interrupted (Ctrl-C or SIGTERM).
 
 For each --workload NAME it serves a real SPIFFE Workload API on the unix
 socket DIR/NAME.sock, handing out the X509-SVID spiffe://TD/agent/NAME/dev,
-rotated when half of --ttl has passed. The trust bundle is written to
+rotated when half of --ttl has passed. The ID ends in /dev whatever the
+agent's environment, while a configuration's default identity.spiffe_id
+ends in its agent.environment (spiffe://TD/agent/NAME/production unless
+set): an agent served by dev up sets identity.spiffe_id to the ID above, as
+the examples do. The trust bundle is written to
 DIR/bundle.pem. Agents (and go-spiffe, or any Workload API client) read their
 identity from the socket exactly as they would from SPIRE:
 
