@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -41,8 +42,13 @@ func findPolicyFolders(dir, policyPath string) (*policyFolders, error) {
 	if policyPath == "" {
 		return nil, nil
 	}
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		return nil, nil // a file, or nothing: loading it says what is wrong
+	switch fi, err := os.Stat(dir); {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil // loading it says so
+	case err != nil:
+		return nil, err
+	case !fi.IsDir():
+		return nil, nil // a file
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -82,7 +88,13 @@ func findPolicyFolders(dir, policyPath string) (*policyFolders, error) {
 // and whether one of them declares package pkg (data.a.b). Files that do
 // not parse declare nothing here; loading them reports why.
 func definesPackage(dir string, pkg ast.Ref) (hasRego, defines bool, err error) {
-	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return false, false, err
+	}
+	defer root.Close()
+	fsys := root.FS()
+	err = fs.WalkDir(fsys, ".", func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -93,11 +105,11 @@ func definesPackage(dir string, pkg ast.Ref) (hasRego, defines bool, err error) 
 		if defines {
 			return nil
 		}
-		src, err := os.ReadFile(path)
+		src, err := fs.ReadFile(fsys, path)
 		if err != nil {
 			return err
 		}
-		if m, err := ast.ParseModule(path, string(src)); err == nil && m != nil && m.Package.Path.Equal(pkg) {
+		if m, err := ast.ParseModule(filepath.Join(dir, path), string(src)); err == nil && m != nil && m.Package.Path.Equal(pkg) {
 			defines = true
 		}
 		return nil

@@ -159,6 +159,7 @@ func TestServeHelpExampleRuns(t *testing.T) {
 		}
 		args := fields[1:]
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			t.Parallel()
 			// The example names its socket /tmp/aw/WORKLOAD.sock, served by
 			// dev up --dir /tmp/aw; here dev up serves it in a directory of
 			// the test's own, and a client too.
