@@ -148,25 +148,31 @@ func TestStream(t *testing.T) {
 	reader := net.Agent("reader")
 	var progress, text []string
 	var final a2acore.TaskState
+	var result *agentweave.Result
 	for ev, err := range reader.Stream(t.Context(), net.ID("writer"), "write", nil) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		switch ev := ev.(type) {
-		case *a2acore.TaskStatusUpdateEvent:
-			final = ev.Status.State
-			if m := ev.Status.Message; m != nil {
-				progress = append(progress, m.Parts[0].Text())
+		switch ev.Kind {
+		case agentweave.EventStatus:
+			if ev.Message != "" {
+				progress = append(progress, ev.Message)
 			}
-		case *a2acore.TaskArtifactUpdateEvent:
+		case agentweave.EventArtifact:
 			text = append(text, ev.Artifact.Parts[0].Text())
 		}
+		final, result = ev.State, ev.Result
 	}
 	if got := strings.Join(progress, ","); got != "chunk 0,chunk 1,chunk 2" {
 		t.Errorf("progress = %s", got)
 	}
 	if got := strings.Join(text, ""); got != "part-0 part-1 part-2 " || final != a2acore.TaskStateCompleted {
 		t.Errorf("streamed %q ending %s, want the three parts in order, then completed", got, final)
+	}
+	// The last event carries the result, its chunks assembled into one
+	// artifact.
+	if result == nil || result.State != a2acore.TaskStateCompleted || len(result.Artifacts) != 1 || len(result.Artifacts[0].Parts) != 3 {
+		t.Fatalf("final result = %+v, want completed with one artifact of the three chunks", result)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"iter"
 	"strings"
 	"time"
 
@@ -78,16 +77,22 @@ func decodeValue(data, v any) error {
 
 func resultOf(t *a2acore.Task) *Result {
 	r := &Result{TaskID: string(t.ID), ContextID: t.ContextID, State: t.Status.State, Artifacts: t.Artifacts}
-	if m := t.Status.Message; m != nil {
-		var texts []string
-		for _, p := range m.Parts {
-			if s := p.Text(); s != "" {
-				texts = append(texts, s)
-			}
-		}
-		r.Message = strings.Join(texts, "\n")
-	}
+	r.Message = messageText(t.Status.Message)
 	return r
+}
+
+// messageText joins the text parts of m ("" for nil).
+func messageText(m *a2acore.Message) string {
+	if m == nil {
+		return ""
+	}
+	var texts []string
+	for _, p := range m.Parts {
+		if s := p.Text(); s != "" {
+			texts = append(texts, s)
+		}
+	}
+	return strings.Join(texts, "\n")
 }
 
 // Call calls capability on the agent whose SPIFFE ID is target, with
@@ -96,7 +101,8 @@ func resultOf(t *a2acore.Task) *Result {
 // (outbound) before any network I/O, and audited. It goes through the
 // target's circuit breaker, and is retried only while nothing of it
 // reached the target. A task that failed or was rejected returns its
-// Result with an *client.TaskError.
+// Result with a *[TaskError]. A refusal by either side's policy matches
+// [ErrDenied] and is a *[DenyError].
 func (a *Agent) Call(ctx context.Context, target, capability string, payload any) (*Result, error) {
 	id, err := spiffeid.FromString(target)
 	if err != nil {
@@ -115,30 +121,6 @@ func (a *Agent) Call(ctx context.Context, target, capability string, payload any
 		return nil, err
 	}
 	return resultOf(task), err
-}
-
-// Stream calls capability like [Agent.Call] and yields the task's events
-// as they happen: the task, then status updates (progress) and artifact
-// updates, until it ends or asks for input. Streams are not retried.
-func (a *Agent) Stream(ctx context.Context, target, capability string, payload any) iter.Seq2[a2acore.Event, error] {
-	return func(yield func(a2acore.Event, error) bool) {
-		id, err := spiffeid.FromString(target)
-		if err != nil {
-			yield(nil, fmt.Errorf("agentweave: call target %q: %w", target, err))
-			return
-		}
-		start := time.Now()
-		var failed error
-		for ev, err := range a.client.Stream(ctx, id, capability, payload) {
-			if err != nil {
-				failed = err
-			}
-			if !yield(ev, err) {
-				break
-			}
-		}
-		a.metrics.ObserveRequest(observe.Outbound, "SendStreamingMessage", outcome(failed), time.Since(start))
-	}
 }
 
 // Client returns the agent's A2A client, for operations beyond Call and

@@ -73,10 +73,16 @@ func IsAllowAll(a Authorizer) bool {
 var ErrDenied = errors.New("authz: permission denied")
 
 // DenyError is a refusal: a policy said no, or no decision could be made.
+// It is the one shape of a refusal, whichever side decided: our own policy
+// (inbound, or outbound before any I/O), or the peer's (Peer set; the
+// reason, audit ID and policy revision are the peer's, from its answer).
 type DenyError struct {
 	Input    *Input
 	Decision Decision
-	Err      error // the failure that forced the denial, if any
+	// Peer is set when the other agent's policy refused the call: the
+	// audit record is in its trail, not ours.
+	Peer bool
+	Err  error // the failure that forced the denial, or the peer's answer
 }
 
 func (e *DenyError) Error() string {
@@ -84,7 +90,11 @@ func (e *DenyError) Error() string {
 	if e.Input.Action != "" {
 		what += " " + e.Input.Action
 	}
-	msg := fmt.Sprintf("authz: %s of %s by %s denied: %s", what, e.Input.CalleeSPIFFEID, e.Input.CallerSPIFFEID, e.Decision.Reason)
+	by := ""
+	if e.Peer {
+		by = " by the callee's policy"
+	}
+	msg := fmt.Sprintf("authz: %s of %s by %s denied%s: %s", what, e.Input.CalleeSPIFFEID, e.Input.CallerSPIFFEID, by, e.Decision.Reason)
 	if e.Decision.AuditID != "" {
 		msg += " (audit " + e.Decision.AuditID + ")"
 	}

@@ -88,14 +88,38 @@ func New(src identity.Source, opts Options) (*Client, error) {
 }
 
 // check authorizes an outbound operation; a denial is a *authz.DenyError.
-func (c *Client) check(ctx context.Context, target spiffeid.ID, op, action string, taskID a2acore.TaskID) error {
+func (c *Client) check(ctx context.Context, target spiffeid.ID, op, action string, taskID a2acore.TaskID) (*authz.Input, error) {
 	self := c.src.ID()
-	_, err := c.opts.Enforcer.Check(ctx, &authz.Input{
+	in := &authz.Input{
 		Direction: authz.Outbound, Operation: op, Action: action, TaskID: string(taskID),
 		CallerSPIFFEID: self.String(), CallerTrustDomain: self.TrustDomain().Name(),
 		CalleeSPIFFEID: target.String(), CalleeTrustDomain: target.TrustDomain().Name(),
-	})
-	return err
+	}
+	_, err := c.opts.Enforcer.Check(ctx, in)
+	return in, err
+}
+
+// refused turns the peer's policy refusal of the call in into the
+// *authz.DenyError our own policy's refusal is, with Peer set and the
+// callee's reason, audit ID and policy revision: one errors.Is target
+// (authz.ErrDenied) for a refusal by either side. Other errors pass.
+func refused(in *authz.Input, err error) error {
+	d, ok := a2a.DenialOf(err)
+	if !ok {
+		return err
+	}
+	return &authz.DenyError{Input: in, Decision: authz.Decision{Reason: d.Reason, AuditID: d.AuditID, PolicyRevision: d.PolicyRevision}, Peer: true, Err: err}
+}
+
+// refusedSeq is refused for each error of a stream.
+func refusedSeq(in *authz.Input, events iter.Seq2[a2acore.Event, error]) iter.Seq2[a2acore.Event, error] {
+	return func(yield func(a2acore.Event, error) bool) {
+		for ev, err := range events {
+			if !yield(ev, refused(in, err)) {
+				return
+			}
+		}
+	}
 }
 
 // Peer returns the (cached) connection to target, fetching its card if it
@@ -105,7 +129,7 @@ func (c *Client) Peer(ctx context.Context, target spiffeid.ID) (*Peer, error) {
 	if target.IsZero() {
 		return nil, errors.New("a2a: target SPIFFE ID is empty")
 	}
-	if err := c.check(ctx, target, "GetAgentCard", "", ""); err != nil {
+	if _, err := c.check(ctx, target, "GetAgentCard", "", ""); err != nil {
 		return nil, err
 	}
 	return c.peer(ctx, target)
@@ -190,7 +214,8 @@ func (c *Client) Close() error {
 // made before anything else: a denied call opens no connection. Fetching
 // the target's card is part of the call, not a decision of its own.
 func (c *Client) Call(ctx context.Context, target spiffeid.ID, capability string, payload any) (*a2acore.Task, error) {
-	if err := c.check(ctx, target, "SendMessage", capability, ""); err != nil {
+	in, err := c.check(ctx, target, "SendMessage", capability, "")
+	if err != nil {
 		return nil, err
 	}
 	p := c.fresh(target)
@@ -207,7 +232,7 @@ func (c *Client) Call(ctx context.Context, target spiffeid.ID, capability string
 		return p.a2aClient().SendMessage(ctx, req)
 	})
 	if err != nil {
-		return nil, err
+		return nil, refused(in, err)
 	}
 	task, ok := res.(*a2acore.Task)
 	if !ok {
@@ -225,7 +250,8 @@ func (c *Client) Call(ctx context.Context, target spiffeid.ID, capability string
 // decision (SendStreamingMessage of capability), made before any I/O.
 func (c *Client) Stream(ctx context.Context, target spiffeid.ID, capability string, payload any) iter.Seq2[a2acore.Event, error] {
 	return func(yield func(a2acore.Event, error) bool) {
-		if err := c.check(ctx, target, "SendStreamingMessage", capability, ""); err != nil {
+		in, err := c.check(ctx, target, "SendStreamingMessage", capability, "")
+		if err != nil {
 			yield(nil, err)
 			return
 		}
@@ -234,7 +260,7 @@ func (c *Client) Stream(ctx context.Context, target spiffeid.ID, capability stri
 			yield(nil, err)
 			return
 		}
-		events := p.a2aClient().SendStreamingMessage(ctx, &a2acore.SendMessageRequest{Message: a2a.CapabilityMessage(capability, payload)})
+		events := refusedSeq(in, p.a2aClient().SendStreamingMessage(ctx, &a2acore.SendMessageRequest{Message: a2a.CapabilityMessage(capability, payload)}))
 		var (
 			taskID   a2acore.TaskID
 			terminal bool
@@ -281,13 +307,13 @@ const maxResumes = 3
 // agent refuses the subscription and the task itself is the last event.
 func (c *Client) resume(ctx context.Context, p *Peer, target spiffeid.ID, taskID a2acore.TaskID, cut error) iter.Seq2[a2acore.Event, error] {
 	return func(yield func(a2acore.Event, error) bool) {
-		if err := c.check(ctx, target, "SubscribeToTask", "", taskID); err != nil {
+		if _, err := c.check(ctx, target, "SubscribeToTask", "", taskID); err != nil {
 			yield(nil, fmt.Errorf("a2a: the stream of task %s was cut (%w); resubscribing was refused: %w", taskID, cut, err))
 			return
 		}
 		for ev, err := range p.a2aClient().SubscribeToTask(ctx, &a2acore.SubscribeToTaskRequest{ID: taskID}) {
 			if errors.Is(err, a2acore.ErrUnsupportedOperation) { // the task has ended
-				if err := c.check(ctx, target, "GetTask", "", taskID); err != nil {
+				if _, err := c.check(ctx, target, "GetTask", "", taskID); err != nil {
 					yield(nil, fmt.Errorf("a2a: the stream of task %s was cut (%w), and reading the ended task was refused: %w", taskID, cut, err))
 					return
 				}

@@ -137,10 +137,7 @@ func messageAction(req *a2acore.SendMessageRequest) (string, a2acore.TaskID) {
 // SendMessage sends a message; see A2A SendMessage.
 func (p *Peer) SendMessage(ctx context.Context, req *a2acore.SendMessageRequest) (a2acore.SendMessageResult, error) {
 	action, taskID := messageAction(req)
-	if err := p.client.check(ctx, p.ID, "SendMessage", action, taskID); err != nil {
-		return nil, err
-	}
-	return guarded(ctx, p.client, p.ID, "SendMessage", false, func(ctx context.Context) (a2acore.SendMessageResult, error) {
+	return exchange(ctx, p, "SendMessage", action, taskID, false, func(ctx context.Context) (a2acore.SendMessageResult, error) {
 		return p.a2aClient().SendMessage(ctx, req)
 	})
 }
@@ -148,46 +145,57 @@ func (p *Peer) SendMessage(ctx context.Context, req *a2acore.SendMessageRequest)
 // SendStreamingMessage sends a message and streams the task's events.
 func (p *Peer) SendStreamingMessage(ctx context.Context, req *a2acore.SendMessageRequest) iter.Seq2[a2acore.Event, error] {
 	action, taskID := messageAction(req)
-	if err := p.client.check(ctx, p.ID, "SendStreamingMessage", action, taskID); err != nil {
-		return func(yield func(a2acore.Event, error) bool) { yield(nil, err) }
-	}
-	return p.a2aClient().SendStreamingMessage(ctx, req)
+	return streamed(ctx, p, "SendStreamingMessage", action, taskID, func() iter.Seq2[a2acore.Event, error] {
+		return p.a2aClient().SendStreamingMessage(ctx, req)
+	})
 }
 
 // GetTask reads a task.
 func (p *Peer) GetTask(ctx context.Context, req *a2acore.GetTaskRequest) (*a2acore.Task, error) {
-	if err := p.client.check(ctx, p.ID, "GetTask", "", req.ID); err != nil {
-		return nil, err
-	}
-	return guarded(ctx, p.client, p.ID, "GetTask", true, func(ctx context.Context) (*a2acore.Task, error) {
+	return exchange(ctx, p, "GetTask", "", req.ID, true, func(ctx context.Context) (*a2acore.Task, error) {
 		return p.a2aClient().GetTask(ctx, req)
 	})
 }
 
 // ListTasks lists the caller's tasks.
 func (p *Peer) ListTasks(ctx context.Context, req *a2acore.ListTasksRequest) (*a2acore.ListTasksResponse, error) {
-	if err := p.client.check(ctx, p.ID, "ListTasks", "", ""); err != nil {
-		return nil, err
-	}
-	return guarded(ctx, p.client, p.ID, "ListTasks", true, func(ctx context.Context) (*a2acore.ListTasksResponse, error) {
+	return exchange(ctx, p, "ListTasks", "", "", true, func(ctx context.Context) (*a2acore.ListTasksResponse, error) {
 		return p.a2aClient().ListTasks(ctx, req)
 	})
 }
 
 // CancelTask cancels a task.
 func (p *Peer) CancelTask(ctx context.Context, req *a2acore.CancelTaskRequest) (*a2acore.Task, error) {
-	if err := p.client.check(ctx, p.ID, "CancelTask", "", req.ID); err != nil {
-		return nil, err
-	}
-	return guarded(ctx, p.client, p.ID, "CancelTask", false, func(ctx context.Context) (*a2acore.Task, error) {
+	return exchange(ctx, p, "CancelTask", "", req.ID, false, func(ctx context.Context) (*a2acore.Task, error) {
 		return p.a2aClient().CancelTask(ctx, req)
 	})
 }
 
 // SubscribeToTask streams a running task's events.
 func (p *Peer) SubscribeToTask(ctx context.Context, req *a2acore.SubscribeToTaskRequest) iter.Seq2[a2acore.Event, error] {
-	if err := p.client.check(ctx, p.ID, "SubscribeToTask", "", req.ID); err != nil {
+	return streamed(ctx, p, "SubscribeToTask", "", req.ID, func() iter.Seq2[a2acore.Event, error] {
+		return p.a2aClient().SubscribeToTask(ctx, req)
+	})
+}
+
+// exchange is one request-response operation on the peer: authorized by
+// our policy first, then sent through the client's guard, with the peer's
+// refusal reported as ours is.
+func exchange[T any](ctx context.Context, p *Peer, op, action string, taskID a2acore.TaskID, idempotent bool, send func(context.Context) (T, error)) (T, error) {
+	in, err := p.client.check(ctx, p.ID, op, action, taskID)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	out, err := guarded(ctx, p.client, p.ID, op, idempotent, send)
+	return out, refused(in, err)
+}
+
+// streamed is exchange for a streaming operation.
+func streamed(ctx context.Context, p *Peer, op, action string, taskID a2acore.TaskID, open func() iter.Seq2[a2acore.Event, error]) iter.Seq2[a2acore.Event, error] {
+	in, err := p.client.check(ctx, p.ID, op, action, taskID)
+	if err != nil {
 		return func(yield func(a2acore.Event, error) bool) { yield(nil, err) }
 	}
-	return p.a2aClient().SubscribeToTask(ctx, req)
+	return refusedSeq(in, open())
 }

@@ -158,8 +158,8 @@ func callAsAgent(ctx context.Context, cmd *cobra.Command, path string, target sp
 	}
 	defer agent.Close()
 	out := json.NewEncoder(cmd.OutOrStdout())
-	if stream {
-		return printStream(out, agent.Stream(ctx, target.String(), capability, payload))
+	if stream { // the wire's events, as without --config: the agent's client authorizes and audits them
+		return printStream(out, agent.Client().Stream(ctx, target, capability, payload))
 	}
 	res, err := agent.Call(ctx, target.String(), capability, payload)
 	if res != nil {

@@ -171,10 +171,8 @@ func researchCapability(orchestrator *agentweave.Agent, search, summarizer strin
 				if err != nil {
 					return researchResult{}, fmt.Errorf("summarize: %w", err)
 				}
-				switch ev := ev.(type) {
-				case *a2acore.TaskStatusUpdateEvent:
-					final = ev.Status.State
-				case *a2acore.TaskArtifactUpdateEvent:
+				final = ev.State
+				if ev.Kind == agentweave.EventArtifact {
 					for _, p := range ev.Artifact.Parts {
 						summary.WriteString(p.Text())
 					}

@@ -85,27 +85,25 @@ func (s *scenario) streaming(ctx context.Context) {
 			failure = err
 			break
 		}
-		switch ev := ev.(type) {
-		case *a2acore.Task:
-			final = ev.Status.State
-			s.t.line("%7s  task %s: %s", at, ev.ID, stateName(final))
-		case *a2acore.TaskStatusUpdateEvent:
-			final = ev.Status.State
-			if text := messageText(ev.Status.Message); text != "" {
+		switch ev.Kind {
+		case agentweave.EventTask:
+			final = ev.State
+			s.t.line("%7s  task %s: %s", at, ev.TaskID, stateName(final))
+		case agentweave.EventStatus:
+			final = ev.State
+			if ev.Message != "" {
 				progress++
-				s.t.line("%7s  progress: %s", at, text)
+				s.t.line("%7s  progress: %s", at, ev.Message)
 			} else {
 				s.t.line("%7s  %s", at, stateName(final))
 			}
-		case *a2acore.TaskArtifactUpdateEvent:
+		case agentweave.EventArtifact:
 			chunks++
 			last := ""
 			if ev.LastChunk {
 				last = " (last chunk)"
 			}
 			s.t.line("%7s  %s chunk %d%s: %s", at, ev.Artifact.Name, chunks, last, strings.TrimSpace(partsText(ev.Artifact.Parts)))
-		case *a2acore.Message:
-			s.t.line("%7s  message: %s", at, partsText(ev.Parts))
 		}
 	}
 	if failure != nil {
@@ -157,7 +155,7 @@ func (s *scenario) denials(ctx context.Context) error {
 	defer client.Close()
 	_, err = client.Call(ctx, s.n.sockets[search].ID(), "search", searchQuery{Query: "salaries"})
 	reason, record := remoteReason(err)
-	s.t.expect(errors.Is(err, a2acore.ErrUnauthorized), "denied by search's policy (inbound): %q", reason)
+	s.t.expect(errors.As(err, &de) && de.Peer, "denied by search's policy (inbound): %q", reason)
 	s.t.expect(s.n.searches.Load() == runs && s.n.countRecords(search, reporterID) == 1,
 		"search's handler never ran; search's audit trail has the denial%s", record)
 
@@ -204,21 +202,14 @@ func partsText(parts []*a2acore.Part) string {
 	return b.String()
 }
 
-// remoteReason splits a denial answered by an agent, "… denied: REASON
-// (audit ID)", into the policy's reason and " (audit ID)".
+// remoteReason is the reason of a denial answered by an agent, and
+// " (audit ID)" naming the record in that agent's trail.
 func remoteReason(err error) (reason, record string) {
-	if err == nil {
-		return "not denied", ""
+	var de *authz.DenyError
+	if !errors.As(err, &de) {
+		return fmt.Sprint(err), ""
 	}
-	s := err.Error()
-	_, reason, ok := strings.Cut(s, " denied: ")
-	if !ok {
-		return s, ""
-	}
-	if i := strings.LastIndex(reason, " (audit "); i >= 0 {
-		return reason[:i], reason[i:]
-	}
-	return reason, ""
+	return de.Decision.Reason, " (audit " + de.Decision.AuditID + ")"
 }
 
 func reasonOr(reason string, err error) string {
