@@ -72,14 +72,8 @@ func TestPolicyOnEveryOperation(t *testing.T) {
 	denied("bob ListTasks", err, "bob may do nothing")
 	_, err = bob.CancelTask(t.Context(), &a2acore.CancelTaskRequest{ID: task.ID})
 	denied("bob CancelTask", err, "bob may do nothing")
-	for _, err := range bob.SubscribeToTask(t.Context(), &a2acore.SubscribeToTaskRequest{ID: task.ID}) {
-		denied("bob SubscribeToTask", err, "bob may do nothing")
-		break
-	}
-	for _, err := range bob.SendStreamingMessage(t.Context(), call("echo", nil)) {
-		denied("bob SendStreamingMessage", err, "bob may do nothing")
-		break
-	}
+	denied("bob SubscribeToTask", firstError(t, bob.SubscribeToTask(t.Context(), &a2acore.SubscribeToTaskRequest{ID: task.ID})), "bob may do nothing")
+	denied("bob SendStreamingMessage", firstError(t, bob.SendStreamingMessage(t.Context(), call("echo", nil))), "bob may do nothing")
 	_, err = bob.GetExtendedAgentCard(t.Context(), &a2acore.GetExtendedAgentCardRequest{})
 	denied("bob GetExtendedAgentCard", err, "bob may do nothing")
 	_, err = e.Client(bobID, a2acore.TransportProtocolHTTPJSON).SendMessage(t.Context(), call("echo", nil))

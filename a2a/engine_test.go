@@ -53,11 +53,8 @@ func TestTasksBelongToTheirCreator(t *testing.T) {
 	if _, err := bob.CancelTask(t.Context(), &a2acore.CancelTaskRequest{ID: task.ID}); !errors.Is(err, a2acore.ErrTaskNotFound) {
 		t.Errorf("bob CancelTask error = %v, want TaskNotFound", err)
 	}
-	for _, err := range bob.SubscribeToTask(t.Context(), &a2acore.SubscribeToTaskRequest{ID: task.ID}) {
-		if !errors.Is(err, a2acore.ErrTaskNotFound) {
-			t.Errorf("bob SubscribeToTask error = %v, want TaskNotFound", err)
-		}
-		break
+	if err := firstError(t, bob.SubscribeToTask(t.Context(), &a2acore.SubscribeToTaskRequest{ID: task.ID})); !errors.Is(err, a2acore.ErrTaskNotFound) {
+		t.Errorf("bob SubscribeToTask error = %v, want TaskNotFound", err)
 	}
 	if l, err := bob.ListTasks(t.Context(), &a2acore.ListTasksRequest{}); err != nil || len(l.Tasks) != 0 || l.TotalSize != 0 {
 		t.Errorf("bob ListTasks = %+v, %v; want none", l, err)
@@ -141,11 +138,8 @@ func TestCancelAndSubscribe(t *testing.T) {
 	if _, err := c.CancelTask(t.Context(), &a2acore.CancelTaskRequest{ID: task.ID}); !errors.Is(err, a2acore.ErrTaskNotCancelable) {
 		t.Errorf("second CancelTask error = %v, want TaskNotCancelable", err)
 	}
-	for _, err := range c.SubscribeToTask(t.Context(), &a2acore.SubscribeToTaskRequest{ID: task.ID}) {
-		if !errors.Is(err, a2acore.ErrUnsupportedOperation) {
-			t.Errorf("SubscribeToTask on a finished task: error = %v, want UnsupportedOperation", err)
-		}
-		break
+	if err := firstError(t, c.SubscribeToTask(t.Context(), &a2acore.SubscribeToTaskRequest{ID: task.ID})); !errors.Is(err, a2acore.ErrUnsupportedOperation) {
+		t.Errorf("SubscribeToTask on a finished task: error = %v, want UnsupportedOperation", err)
 	}
 }
 

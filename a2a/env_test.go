@@ -22,4 +22,5 @@ var (
 	newEnvWithWrap = fixture.NewWithWrap
 	call           = fixture.CallRequest
 	asTask         = fixture.AsTask
+	firstError     = fixture.FirstError
 )
