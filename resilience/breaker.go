@@ -92,7 +92,8 @@ type BreakerOptions struct {
 	// breaker. Default 5.
 	FailureThreshold int
 	// RecoveryTimeout is how long a breaker stays open before it turns
-	// half-open and lets trial calls through. Default 30s.
+	// half-open and lets trial calls through (the first call after it has
+	// passed is a trial). Default 30s.
 	RecoveryTimeout time.Duration
 	// SuccessThreshold is the number of successful trial calls that closes a
 	// half-open breaker. A half-open breaker lets exactly that many calls
@@ -214,12 +215,20 @@ func (b *Breakers) State(target string) State {
 	return s
 }
 
-// retryAfter returns how long br stays open, or 0 if it is not open.
+// retryAfter returns how long br stays open, or 0 if it is not open or its
+// timeout has passed. gobreaker lets a trial through only strictly after
+// the timeout, so at the very instant it ends the breaker is still open,
+// with a nanosecond to go: State and OpenError agree with what Do does
+// (found in fake time, where the instant is hit exactly).
 func (br *breaker) retryAfter(timeout time.Duration, now time.Time) time.Duration {
 	if State(br.state.Load()) != Open {
 		return 0
 	}
-	return max(0, time.Unix(0, br.openedAt.Load()).Add(timeout).Sub(now))
+	left := time.Unix(0, br.openedAt.Load()).Add(timeout).Sub(now)
+	if left < 0 {
+		return 0
+	}
+	return max(left, time.Nanosecond)
 }
 
 // get returns target's breaker, creating it (and evicting one past

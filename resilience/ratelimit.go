@@ -63,7 +63,6 @@ type RateLimiter struct {
 	burst   int
 	maxKeys int
 	idleTTL time.Duration
-	now     func() time.Time // injectable for tests
 
 	mu   sync.Mutex
 	keys *lru.Cache[string, *bucket] // nil when unlimited
@@ -76,7 +75,7 @@ type bucket struct {
 
 // NewRateLimiter returns a rate limiter configured by opts.
 func NewRateLimiter(opts RateOptions) *RateLimiter {
-	l := &RateLimiter{now: time.Now}
+	l := &RateLimiter{}
 	if opts.PerSecond <= 0 || math.IsNaN(opts.PerSecond) {
 		return l // unlimited: limit 0 is never consulted
 	}
@@ -109,7 +108,7 @@ func (l *RateLimiter) Allow(key string) error {
 	if l == nil || l.limit <= 0 {
 		return nil
 	}
-	now := l.now()
+	now := time.Now()
 	lim := l.limiter(key, now)
 	if lim.AllowN(now, 1) {
 		return nil

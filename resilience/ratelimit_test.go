@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -14,30 +15,6 @@ const (
 	alice = "spiffe://example.org/agent/alice"
 	bob   = "spiffe://example.org/agent/bob"
 )
-
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func newTestLimiter(opts RateOptions) (*RateLimiter, *fakeClock) {
-	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	l := NewRateLimiter(opts)
-	l.now = clock.Now
-	return l, clock
-}
 
 // allowN calls Allow n times and fails on the first refusal.
 func allowN(t *testing.T, l *RateLimiter, key string, n int) {
@@ -64,40 +41,46 @@ func refused(t *testing.T, l *RateLimiter, key string, retryAfter time.Duration)
 
 func TestRateLimiterBurstThenRefusal(t *testing.T) {
 	t.Parallel()
-	l, clock := newTestLimiter(RateOptions{PerSecond: 10, Burst: 3})
-	allowN(t, l, alice, 3)
-	refused(t, l, alice, 100*time.Millisecond)
-	refused(t, l, alice, 100*time.Millisecond) // a refusal takes no token
+	synctest.Test(t, func(t *testing.T) {
+		l := NewRateLimiter(RateOptions{PerSecond: 10, Burst: 3})
+		allowN(t, l, alice, 3)
+		refused(t, l, alice, 100*time.Millisecond)
+		refused(t, l, alice, 100*time.Millisecond) // a refusal takes no token
 
-	clock.Advance(40 * time.Millisecond)
-	refused(t, l, alice, 60*time.Millisecond)
-	clock.Advance(60 * time.Millisecond)
-	allowN(t, l, alice, 1)
-	refused(t, l, alice, 100*time.Millisecond)
+		time.Sleep(40 * time.Millisecond)
+		refused(t, l, alice, 60*time.Millisecond)
+		time.Sleep(60 * time.Millisecond)
+		allowN(t, l, alice, 1)
+		refused(t, l, alice, 100*time.Millisecond)
 
-	clock.Advance(time.Second) // refills up to Burst, not beyond
-	allowN(t, l, alice, 3)
-	refused(t, l, alice, 100*time.Millisecond)
+		time.Sleep(time.Second) // refills up to Burst, not beyond
+		allowN(t, l, alice, 3)
+		refused(t, l, alice, 100*time.Millisecond)
+	})
 }
 
 func TestRateLimitErrorMessage(t *testing.T) {
 	t.Parallel()
-	l, _ := newTestLimiter(RateOptions{PerSecond: 1000.0 / 120, Burst: 1})
-	allowN(t, l, alice, 1)
-	err := l.Allow(alice)
-	want := "resilience: rate limit for spiffe://example.org/agent/alice exceeded; retry after 120ms"
-	if err == nil || err.Error() != want {
-		t.Errorf("Allow() = %v, want %q", err, want)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		l := NewRateLimiter(RateOptions{PerSecond: 1000.0 / 120, Burst: 1})
+		allowN(t, l, alice, 1)
+		err := l.Allow(alice)
+		want := "resilience: rate limit for spiffe://example.org/agent/alice exceeded; retry after 120ms"
+		if err == nil || err.Error() != want {
+			t.Errorf("Allow() = %v, want %q", err, want)
+		}
+	})
 }
 
 func TestRateLimiterPerKey(t *testing.T) {
 	t.Parallel()
-	l, _ := newTestLimiter(RateOptions{PerSecond: 1, Burst: 2})
-	allowN(t, l, alice, 2)
-	refused(t, l, alice, time.Second)
-	allowN(t, l, bob, 2)
-	refused(t, l, bob, time.Second)
+	synctest.Test(t, func(t *testing.T) {
+		l := NewRateLimiter(RateOptions{PerSecond: 1, Burst: 2})
+		allowN(t, l, alice, 2)
+		refused(t, l, alice, time.Second)
+		allowN(t, l, bob, 2)
+		refused(t, l, bob, time.Second)
+	})
 }
 
 func TestRateLimiterUnlimited(t *testing.T) {
@@ -116,44 +99,52 @@ func TestRateLimiterUnlimited(t *testing.T) {
 
 func TestRateLimiterDefaultBurst(t *testing.T) {
 	t.Parallel()
-	l, _ := newTestLimiter(RateOptions{PerSecond: 2.5})
-	allowN(t, l, alice, 3)
-	refused(t, l, alice, 400*time.Millisecond)
+	synctest.Test(t, func(t *testing.T) {
+		l := NewRateLimiter(RateOptions{PerSecond: 2.5})
+		allowN(t, l, alice, 3)
+		refused(t, l, alice, 400*time.Millisecond)
+	})
 }
 
 func TestRateLimiterMaxKeys(t *testing.T) {
 	t.Parallel()
-	l, _ := newTestLimiter(RateOptions{PerSecond: 1, Burst: 1, MaxKeys: 5})
-	for i := range 100 {
-		allowN(t, l, fmt.Sprintf("spiffe://example.org/agent/%d", i), 1)
-		if n := l.size(); n > 5 {
-			t.Fatalf("%d keys tracked after %d distinct keys, want at most MaxKeys = 5", n, i+1)
+	synctest.Test(t, func(t *testing.T) {
+		l := NewRateLimiter(RateOptions{PerSecond: 1, Burst: 1, MaxKeys: 5})
+		for i := range 100 {
+			allowN(t, l, fmt.Sprintf("spiffe://example.org/agent/%d", i), 1)
+			if n := l.size(); n > 5 {
+				t.Fatalf("%d keys tracked after %d distinct keys, want at most MaxKeys = 5", n, i+1)
+			}
 		}
-	}
-	// The most recent keys are still tracked (and still limited).
-	refused(t, l, "spiffe://example.org/agent/99", time.Second)
+		// The most recent keys are still tracked (and still limited).
+		refused(t, l, "spiffe://example.org/agent/99", time.Second)
+	})
 }
 
 func TestRateLimiterForgetsIdleKeys(t *testing.T) {
 	t.Parallel()
-	l, clock := newTestLimiter(RateOptions{PerSecond: 1, Burst: 1, IdleTTL: time.Minute})
-	allowN(t, l, alice, 1)
-	clock.Advance(2 * time.Minute)
-	allowN(t, l, bob, 1)
-	if n := l.size(); n != 1 {
-		t.Errorf("%d keys tracked, want 1 (alice idle past IdleTTL)", n)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		l := NewRateLimiter(RateOptions{PerSecond: 1, Burst: 1, IdleTTL: time.Minute})
+		allowN(t, l, alice, 1)
+		time.Sleep(2 * time.Minute)
+		allowN(t, l, bob, 1)
+		if n := l.size(); n != 1 {
+			t.Errorf("%d keys tracked, want 1 (alice idle past IdleTTL)", n)
+		}
+	})
 }
 
 // A key is kept until its bucket has refilled, even past IdleTTL, so that
 // forgetting it grants nothing.
 func TestRateLimiterKeepsKeysUntilRefilled(t *testing.T) {
 	t.Parallel()
-	l, clock := newTestLimiter(RateOptions{PerSecond: 0.01, Burst: 1, IdleTTL: 10 * time.Second})
-	allowN(t, l, alice, 1)
-	clock.Advance(20 * time.Second)
-	allowN(t, l, bob, 1)
-	refused(t, l, alice, 80*time.Second)
+	synctest.Test(t, func(t *testing.T) {
+		l := NewRateLimiter(RateOptions{PerSecond: 0.01, Burst: 1, IdleTTL: 10 * time.Second})
+		allowN(t, l, alice, 1)
+		time.Sleep(20 * time.Second)
+		allowN(t, l, bob, 1)
+		refused(t, l, alice, 80*time.Second)
+	})
 }
 
 func TestRateLimiterConcurrent(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -126,49 +127,64 @@ func TestJitterBackOffBounds(t *testing.T) {
 
 func TestRetrySleepsBetweenAttempts(t *testing.T) {
 	t.Parallel()
-	calls := 0
-	start := time.Now()
-	opts := RetryOptions{MaxAttempts: 3, BaseDelay: 20 * time.Millisecond, Factor: 2}
-	_ = retry(t.Context(), opts, failing(errTransient, &calls), nil, maxRand)
-	// Sleeps of 20ms then 40ms: timers never fire early.
-	if elapsed := time.Since(start); elapsed < 60*time.Millisecond || elapsed > 5*time.Second {
-		t.Errorf("Retry() took %v, want about 60ms", elapsed)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		var at []time.Duration // when each attempt ran
+		start := time.Now()
+		op := func(context.Context) error { at = append(at, time.Since(start)); return errTransient }
+		opts := RetryOptions{MaxAttempts: 3, BaseDelay: 20 * time.Millisecond, Factor: 2}
+		_ = retry(t.Context(), opts, op, nil, maxRand)
+		// Sleeps of 20ms then 40ms (the largest jitter), nothing after the
+		// last attempt.
+		if diff := cmp.Diff([]time.Duration{0, 20 * time.Millisecond, 60 * time.Millisecond}, at); diff != "" {
+			t.Errorf("attempt times (-want +got):\n%s", diff)
+		}
+		if elapsed := time.Since(start); elapsed != 60*time.Millisecond {
+			t.Errorf("Retry() took %v, want 60ms", elapsed)
+		}
+	})
 }
 
 func TestRetryStopsBeforeDeadline(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
-	defer cancel()
-	calls := 0
-	start := time.Now()
-	err := retry(ctx, RetryOptions{MaxAttempts: 5, BaseDelay: time.Second}, failing(errTransient, &calls), nil, maxRand)
-	if elapsed := time.Since(start); elapsed > 400*time.Millisecond {
-		t.Errorf("Retry() returned after %v, want at once (the 1s delay would cross the deadline)", elapsed)
-	}
-	var re *RetryError
-	if !errors.As(err, &re) || re.Attempts != 1 || !errors.Is(err, errTransient) {
-		t.Errorf("Retry() = %v, want a *RetryError of 1 attempt wrapping %v", err, errTransient)
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("Retry() = %v, want the last error, not the deadline", err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+		defer cancel()
+		calls := 0
+		start := time.Now()
+		err := retry(ctx, RetryOptions{MaxAttempts: 5, BaseDelay: time.Second}, failing(errTransient, &calls), nil, maxRand)
+		if elapsed := time.Since(start); elapsed != 0 {
+			t.Errorf("Retry() returned after %v, want at once (the 1s delay would cross the deadline)", elapsed)
+		}
+		var re *RetryError
+		if !errors.As(err, &re) || re.Attempts != 1 || !errors.Is(err, errTransient) {
+			t.Errorf("Retry() = %v, want a *RetryError of 1 attempt wrapping %v", err, errTransient)
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Retry() = %v, want the last error, not the deadline", err)
+		}
+	})
 }
 
 func TestRetryCanceledWhileWaiting(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithCancel(t.Context())
-	calls := 0
-	op := func(context.Context) error {
-		calls++
-		time.AfterFunc(20*time.Millisecond, cancel)
-		return errTransient
-	}
-	err := retry(ctx, RetryOptions{MaxAttempts: 3, BaseDelay: time.Hour}, op, nil, maxRand)
-	var re *RetryError
-	if !errors.As(err, &re) || re.Attempts != 1 || !errors.Is(err, errTransient) || !errors.Is(err, context.Canceled) {
-		t.Errorf("Retry() = %v, want a *RetryError of 1 attempt matching %v and context.Canceled", err, errTransient)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		calls := 0
+		op := func(context.Context) error {
+			calls++
+			time.AfterFunc(20*time.Millisecond, cancel)
+			return errTransient
+		}
+		start := time.Now()
+		err := retry(ctx, RetryOptions{MaxAttempts: 3, BaseDelay: time.Hour}, op, nil, maxRand)
+		var re *RetryError
+		if !errors.As(err, &re) || re.Attempts != 1 || !errors.Is(err, errTransient) || !errors.Is(err, context.Canceled) {
+			t.Errorf("Retry() = %v, want a *RetryError of 1 attempt matching %v and context.Canceled", err, errTransient)
+		}
+		if elapsed := time.Since(start); elapsed != 20*time.Millisecond {
+			t.Errorf("Retry() returned %v after the attempt, want 20ms, at the cancellation", elapsed)
+		}
+	})
 }
 
 func TestRetryDoneBeforeFirstAttempt(t *testing.T) {
@@ -187,15 +203,19 @@ func TestRetryDoneBeforeFirstAttempt(t *testing.T) {
 // must not let it sleep an hour.
 func TestRetryIgnoresBackoffSignals(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	calls := 0
-	op := failing(fmt.Errorf("wrapped: %w", &backoff.RetryAfterError{Duration: time.Hour}), &calls)
-	err := Retry(ctx, RetryOptions{MaxAttempts: 2, BaseDelay: time.Millisecond}, op, nil)
-	var re *RetryError
-	if !errors.As(err, &re) || re.Attempts != 2 {
-		t.Errorf("Retry() = %v, want a *RetryError of 2 attempts", err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		calls := 0
+		op := failing(fmt.Errorf("wrapped: %w", &backoff.RetryAfterError{Duration: time.Hour}), &calls)
+		start := time.Now()
+		err := Retry(t.Context(), RetryOptions{MaxAttempts: 2, BaseDelay: time.Millisecond}, op, nil)
+		var re *RetryError
+		if !errors.As(err, &re) || re.Attempts != 2 {
+			t.Errorf("Retry() = %v, want a *RetryError of 2 attempts", err)
+		}
+		if elapsed := time.Since(start); elapsed > time.Millisecond {
+			t.Errorf("Retry() slept %v, want at most BaseDelay (1ms), not the error's hour", elapsed)
+		}
+	})
 }
 
 func TestRetryOptionsDefaults(t *testing.T) {
