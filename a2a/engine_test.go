@@ -329,6 +329,43 @@ func TestAgentCard(t *testing.T) {
 	if again, _ := get(etag); again != http.StatusNotModified {
 		t.Errorf("conditional GET status = %d, want 304", again)
 	}
+	// Last-Modified, and If-Modified-Since against it (A2A §8.6: MAY).
+	lastMod, err := http.ParseTime(h.Get("Last-Modified"))
+	if err != nil {
+		t.Fatalf("Last-Modified %q: %v", h.Get("Last-Modified"), err)
+	}
+	since := func(t0 time.Time, etag string) (int, http.Header) {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, e.Base+a2a.CardPath, nil)
+		req.Header.Set("If-Modified-Since", t0.UTC().Format(http.TimeFormat))
+		if etag != "" {
+			req.Header.Set("If-None-Match", etag)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode, resp.Header
+	}
+	for _, tt := range []struct {
+		name  string
+		since time.Time
+		etag  string
+		want  int
+	}{
+		{"since the last change", lastMod, "", http.StatusNotModified},
+		{"since later", lastMod.Add(time.Hour), "", http.StatusNotModified},
+		{"since earlier", lastMod.Add(-time.Second), "", http.StatusOK},
+		{"If-None-Match decides when present", lastMod, `"other"`, http.StatusOK},
+	} {
+		status, h := since(tt.since, tt.etag)
+		if status != tt.want {
+			t.Errorf("%s: status %d, want %d", tt.name, status, tt.want)
+		}
+		if h.Get("Last-Modified") != lastMod.Format(http.TimeFormat) || h.Get("ETag") != etag {
+			t.Errorf("%s: Last-Modified %q, ETag %q; want both on every answer", tt.name, h.Get("Last-Modified"), h.Get("ETag"))
+		}
+	}
 	// Security requirements in the proto's StringList form.
 	req0, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, e.Base+a2a.CardPath, nil)
 	resp0, err := hc.Do(req0)

@@ -36,6 +36,10 @@ type HandlerOptions struct {
 	// KeepAlive is the interval of SSE keep-alive comments on streams.
 	// Default 15s.
 	KeepAlive time.Duration
+	// CardModified is when the agent card last changed, its Last-Modified
+	// (to the second; If-Modified-Since revalidates against it). Default:
+	// when NewHandler was called.
+	CardModified time.Time
 }
 
 // NewHandler serves the engine over A2A's JSON-RPC binding (POST /) and
@@ -70,6 +74,10 @@ func NewHandler(e *Engine, card *a2acore.AgentCard, opts HandlerOptions) (http.H
 	if keepAlive <= 0 {
 		keepAlive = 15 * time.Second
 	}
+	modified := opts.CardModified
+	if modified.IsZero() {
+		modified = time.Now()
+	}
 	ka := a2asrv.WithTransportKeepAlive(keepAlive)
 	reject := versionRejecter{}
 	rh := e.requestHandler()
@@ -77,6 +85,7 @@ func NewHandler(e *Engine, card *a2acore.AgentCard, opts HandlerOptions) (http.H
 		card:     newCardBytes(cardJSON),
 		compat:   compat,
 		cacheCtl: "max-age=" + strconv.Itoa(int(maxAge.Seconds())),
+		modified: modified.UTC().Truncate(time.Second),
 		limit:    limit,
 		rpc: map[string]http.Handler{
 			"1.0": jsonrpc.NewFront(rh, a2asrv.NewJSONRPCHandler(rh, ka), true),
@@ -92,6 +101,7 @@ type handler struct {
 	card     cardBytes
 	compat   a2asrv.AgentCardJSONProducer
 	cacheCtl string
+	modified time.Time // the card's Last-Modified, whole seconds
 	limit    int64
 	rpc      map[string]http.Handler // by served version; "" rejects
 	rest     map[string]http.Handler
@@ -183,9 +193,10 @@ func (h *handler) serveCard(w http.ResponseWriter, r *http.Request) {
 		card = newCardBytes(b)
 	}
 	w.Header().Set("ETag", card.etag)
+	w.Header().Set("Last-Modified", h.modified.Format(http.TimeFormat))
 	w.Header().Set("Cache-Control", h.cacheCtl)
 	w.Header().Add("Vary", a2acore.SvcParamVersion)
-	if match := r.Header.Get("If-None-Match"); match != "" && etagMatches(match, card.etag) {
+	if notModified(r, card.etag, h.modified) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
@@ -195,6 +206,17 @@ func (h *handler) serveCard(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, _ = w.Write(card.body)
+}
+
+// notModified evaluates a GET's or HEAD's preconditions as RFC 9110
+// §13.2.2 orders them: If-None-Match when present, otherwise
+// If-Modified-Since (a date not before the card's last change).
+func notModified(r *http.Request, etag string, modified time.Time) bool {
+	if match := r.Header.Get("If-None-Match"); match != "" {
+		return etagMatches(match, etag)
+	}
+	since, err := http.ParseTime(r.Header.Get("If-Modified-Since"))
+	return err == nil && !modified.After(since)
 }
 
 // etagMatches implements If-None-Match's weak comparison for a list of tags.
