@@ -59,6 +59,12 @@ func loadDescribed(path string) (cfg *config.Config, unset bool, err error) {
 	return cfg, true, nil
 }
 
+// loadStrict is config.Load with loadDescribed's signature.
+func loadStrict(path string) (*config.Config, bool, error) {
+	cfg, err := config.Load(path)
+	return cfg, false, err
+}
+
 // onlyEndpointProblems reports whether every problem of ce is about
 // identity.spiffe_endpoint.
 func onlyEndpointProblems(ce *config.Error) bool {

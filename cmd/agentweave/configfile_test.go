@@ -80,8 +80,8 @@ func TestCardAndValidateEveryExample(t *testing.T) {
 
 // TestValidateEndpointStillChecked: only an endpoint left to an unset
 // variable is let through. Other problems are reported with it, a wrong
-// SPIFFE_ENDPOINT_SOCKET is a problem, and --probe has no Workload API to
-// probe without one.
+// SPIFFE_ENDPOINT_SOCKET is a problem, and --probe, which connects to the
+// Workload API, requires one.
 func TestValidateEndpointStillChecked(t *testing.T) {
 	t.Parallel()
 	path := writeAgentYAML(t, t.TempDir(), "agent:\n  name: Search\n  trust_domain: example.org\nauthorization:\n  policy_dir: policies\n")
@@ -103,12 +103,12 @@ func TestValidateEndpointStillChecked(t *testing.T) {
 		t.Errorf("AGENTWEAVE_IDENTITY_SPIFFE_ENDPOINT=nope:\n%s", res)
 	}
 
-	res = runCLI(t, []string{"AGENTWEAVE_TASKS_SQLITE_PATH=" + filepath.Join(t.TempDir(), "tasks.db")}, "validate", "--config", "examples/conformance/agent.yaml", "--probe")
-	if res.code != 1 {
-		t.Fatalf("--probe without an endpoint:\n%s", res)
+	// --probe connects to the Workload API: it needs one.
+	res = runCLI(t, nil, "validate", "--config", "examples/conformance/agent.yaml", "--probe")
+	if res.code != 1 || strings.Contains(res.stdout, "ok   ") {
+		t.Fatalf("--probe without an endpoint: want exit 1 and nothing probed\n%s", res)
 	}
-	wantLines(t, res.stdout, "FAIL identity: no Workload API to probe: identity.spiffe_endpoint is unset and so is SPIFFE_ENDPOINT_SOCKET\n",
-		"ok   authorization: allow-all", "ok   store: sqlite", "1 of 4 checks failed\n")
+	wantLines(t, res.stdout, "identity.spiffe_endpoint: is required (or set SPIFFE_ENDPOINT_SOCKET)\n", "1 problem in examples/conformance/agent.yaml\n")
 }
 
 // TestLoadDescribedMatchesLoad: loadDescribed resolves relative paths as

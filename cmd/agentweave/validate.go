@@ -41,15 +41,15 @@ summary: the agent, its SPIFFE ID, authorization, audit, task store and
 listeners. Relative paths in the file are relative to the file's directory.
 A configuration that leaves identity.spiffe_endpoint to $SPIFFE_ENDPOINT_SOCKET
 is valid where that variable is unset, with a note: the agent reads it at
-start (and serve refuses to start without one).
+start (and serve refuses to start without one). With --probe, which
+connects to it, one of them is required.
 
 With --probe it also checks what the configuration points at, one line per
 check, "ok   check: detail" or "FAIL check: reason":
 
   identity       spiffe: connects to the Workload API (identity.spiffe_endpoint
-                 or $SPIFFE_ENDPOINT_SOCKET; with neither, the check fails)
-                 and waits for the SVID identity.spiffe_id; static: loads
-                 the PEM files. Either way
+                 or $SPIFFE_ENDPOINT_SOCKET) and waits for the SVID
+                 identity.spiffe_id; static: loads the PEM files. Either way
                  the SVID must be valid now and verify against its bundle.
   authorization  policy_dir: loads the policies with the embedded evaluator
                  and reports their revision; opa_endpoint: a trial decision
@@ -77,7 +77,11 @@ every check passes), 1 otherwise.`,
 				return fmt.Errorf("validate: --timeout %s: must be positive", timeout)
 			}
 			out := cmd.OutOrStdout()
-			cfg, unset, err := loadDescribed(path)
+			load := loadDescribed
+			if probe { // it connects to the Workload API: one is required
+				load = loadStrict
+			}
+			cfg, unset, err := load(path)
 			if err != nil {
 				var ce *config.Error
 				if !errors.As(err, &ce) {
