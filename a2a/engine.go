@@ -60,6 +60,10 @@ type Engine struct {
 	base context.Context
 	stop context.CancelFunc
 	wg   sync.WaitGroup
+	// streamsEnd ends once the handlers are done at shutdown: streams of
+	// tasks waiting for input then end too (stream).
+	streamsEnd context.Context
+	endStreams context.CancelFunc
 
 	mu       sync.Mutex
 	live     map[a2acore.TaskID]*liveTask
@@ -118,6 +122,7 @@ func NewEngine(opts EngineOptions) (*Engine, error) {
 		e.push = p
 	}
 	e.base, e.stop = context.WithCancel(context.Background())
+	e.streamsEnd, e.endStreams = context.WithCancel(context.Background())
 	return e, nil
 }
 
@@ -132,10 +137,12 @@ func (e *Engine) Capabilities() []Capability {
 
 // Shutdown waits until running handlers finish or ctx ends; then it cancels
 // the rest (their tasks fail with "agent shut down") and waits for them.
+// Streams end with their tasks; those of tasks waiting for input end last.
 func (e *Engine) Shutdown(ctx context.Context) error {
 	e.beginStop()
 	done := make(chan struct{})
 	go func() { e.wg.Wait(); close(done) }()
+	defer e.endStreams()
 	select {
 	case <-done:
 		e.stop()
@@ -147,11 +154,12 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	}
 }
 
-// Close cancels running handlers and waits for them.
+// Close cancels running handlers and waits for them; open streams end.
 func (e *Engine) Close() error {
 	e.beginStop()
 	e.stop()
 	e.wg.Wait()
+	e.endStreams()
 	return nil
 }
 
@@ -217,20 +225,25 @@ func callerID(ctx context.Context) (spiffeid.ID, error) {
 // production answers Unauthorized (permission denied) with the reason.
 // Operations on existing tasks name no capability (action "").
 func (e *Engine) admit(ctx context.Context, op string, taskID a2acore.TaskID) (spiffeid.ID, error) {
-	_, caller, err := e.admitted(ctx, op, "", taskID)
+	_, caller, err := e.admitted(ctx, op, "", taskID, nil)
 	return caller, err
 }
 
 // admitted is admit returning the context the call continues in: it
 // carries the decision's audit ID (observe.AuditIDFrom) for the handler's
-// logs.
-func (e *Engine) admitted(ctx context.Context, op, action string, taskID a2acore.TaskID) (context.Context, spiffeid.ID, error) {
+// logs. meta, the request's metadata, is what policy sees as
+// input.context (bounded by authz.MaxContextBytes: larger is refused).
+func (e *Engine) admitted(ctx context.Context, op, action string, taskID a2acore.TaskID, meta map[string]any) (context.Context, spiffeid.ID, error) {
 	caller, err := callerID(ctx)
 	if err != nil {
 		return ctx, spiffeid.ID{}, err
 	}
+	rc, err := authz.RequestContext(meta)
+	if err != nil {
+		return ctx, spiffeid.ID{}, invalidParams("%v", err)
+	}
 	in := &authz.Input{
-		Direction: authz.Inbound, Operation: op, Action: action, TaskID: string(taskID),
+		Direction: authz.Inbound, Operation: op, Action: action, TaskID: string(taskID), Context: rc,
 		CallerSPIFFEID: caller.String(), CallerTrustDomain: caller.TrustDomain().Name(),
 		CalleeSPIFFEID: e.self.String(), CalleeTrustDomain: e.self.TrustDomain().Name(),
 	}

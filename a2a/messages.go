@@ -96,7 +96,7 @@ func (e *Engine) begin(ctx context.Context, op string, req *a2acore.SendMessageR
 		}
 		action = capability.Name
 	}
-	ctx, caller, err := e.admitted(ctx, op, action, req.Message.TaskID)
+	ctx, caller, err := e.admitted(ctx, op, action, req.Message.TaskID, req.Metadata)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -295,7 +295,12 @@ func (e *Engine) SendMessage(ctx context.Context, req *a2acore.SendMessageReques
 }
 
 // SendStreamingMessage implements a2asrv.RequestHandler: the task first,
-// then every event until the task ends or needs input.
+// then every event until the task ends. A task that needs input (or
+// authorization) keeps its stream open: the stream "MUST close when the
+// task reaches a terminal state" (A2A §3.1.2), as SubscribeToTask's does
+// (§3.1.6), and an agent "SHOULD maintain any active response streams"
+// while it waits for authorization (§7.6.1); the answer, sent on the task
+// by SendMessage, continues the same stream (TestStreamsStayOpenWhileInterrupted).
 func (e *Engine) SendStreamingMessage(ctx context.Context, req *a2acore.SendMessageRequest) iter.Seq2[a2acore.Event, error] {
 	return func(yield func(a2acore.Event, error) bool) {
 		lt, sub, snap, err := e.begin(ctx, "SendStreamingMessage", req)
@@ -319,22 +324,32 @@ func (e *Engine) SendStreamingMessage(ctx context.Context, req *a2acore.SendMess
 		if _, isReply := head.(*a2acore.Message); isReply {
 			return
 		}
-		stream(ctx, sub, yield)
+		e.stream(ctx, sub, yield)
 	}
 }
 
-// stream yields events from sub until the task ends or needs input.
-func stream(ctx context.Context, sub *subscriber, yield func(a2acore.Event, error) bool) {
+// stream yields the task events from sub until the task ends, the client
+// goes away or the engine has stopped (its handlers are done, so nothing
+// more will come to a task waiting for input). The messages that resume an
+// interrupted task are not task events (§3.1.2: a task's stream carries
+// status and artifact updates); they are in the task's history.
+func (e *Engine) stream(ctx context.Context, sub *subscriber, yield func(a2acore.Event, error) bool) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(e.streamsEnd, cancel)()
 	for {
 		events, done, err := sub.next(ctx)
 		if err != nil {
-			return // the client went away
+			return // the client went away, or the engine stopped
 		}
 		for _, ev := range events {
+			if _, ok := ev.(*a2acore.Message); ok {
+				continue
+			}
 			if !yield(ev, nil) {
 				return
 			}
-			if se, ok := ev.(*a2acore.TaskStatusUpdateEvent); ok && (se.Status.State.Terminal() || interrupted(se.Status.State)) {
+			if se, ok := ev.(*a2acore.TaskStatusUpdateEvent); ok && se.Status.State.Terminal() {
 				return
 			}
 		}

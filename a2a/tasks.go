@@ -14,8 +14,9 @@ import (
 )
 
 // SubscribeToTask implements a2asrv.RequestHandler: the task's current
-// snapshot, then its events. A finished task cannot be subscribed to
-// (UnsupportedOperationError, as the spec says).
+// snapshot, then its events until it reaches a terminal state (A2A
+// §3.1.6), through input-required and auth-required. A finished task
+// cannot be subscribed to (UnsupportedOperationError, as the spec says).
 func (e *Engine) SubscribeToTask(ctx context.Context, req *a2acore.SubscribeToTaskRequest) iter.Seq2[a2acore.Event, error] {
 	return func(yield func(a2acore.Event, error) bool) {
 		if req == nil || req.ID == "" {
@@ -34,10 +35,10 @@ func (e *Engine) SubscribeToTask(ctx context.Context, req *a2acore.SubscribeToTa
 		}
 		sub, snap := lt.subscribe()
 		defer lt.unsubscribe(sub)
-		if !yield(snap, nil) || snap.Status.State.Terminal() || interrupted(snap.Status.State) {
+		if !yield(snap, nil) || snap.Status.State.Terminal() {
 			return
 		}
-		stream(ctx, sub, yield)
+		e.stream(ctx, sub, yield)
 	}
 }
 
