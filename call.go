@@ -195,3 +195,13 @@ func outcome(err error) string {
 	}
 	return observe.CodeError
 }
+
+// WithMetadata returns ctx carrying request metadata for the calls made
+// with it ([Agent.Call], [Agent.Stream]): it travels as the A2A request's
+// metadata, and the policies of both agents see it as input.context (at
+// most authz.MaxContextBytes of JSON; more is refused). It says what the
+// request is for (a tenant, a purpose), never who asks: identity comes
+// only from the SVID.
+func WithMetadata(ctx context.Context, md map[string]any) context.Context {
+	return client.WithMetadata(ctx, md)
+}

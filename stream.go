@@ -85,12 +85,13 @@ func (a *Agent) Stream(ctx context.Context, target, capability string, payload a
 			if ev == nil {
 				continue
 			}
-			if ev.State.Terminal() || ev.State == a2acore.TaskStateInputRequired || ev.State == a2acore.TaskStateAuthRequired {
+			final := ev.State.Terminal() || ev.State == a2acore.TaskStateInputRequired || ev.State == a2acore.TaskStateAuthRequired
+			if final {
 				res := acc
 				res.Artifacts = slices.Clone(acc.Artifacts)
 				ev.Result = &res
 			}
-			if !yield(ev, nil) {
+			if !yield(ev, nil) || final {
 				break
 			}
 		}

@@ -88,14 +88,18 @@ func New(src identity.Source, opts Options) (*Client, error) {
 }
 
 // check authorizes an outbound operation; a denial is a *authz.DenyError.
-func (c *Client) check(ctx context.Context, target spiffeid.ID, op, action string, taskID a2acore.TaskID) (*authz.Input, error) {
+func (c *Client) check(ctx context.Context, target spiffeid.ID, op, action string, taskID a2acore.TaskID, meta map[string]any) (*authz.Input, error) {
+	rc, err := authz.RequestContext(meta)
+	if err != nil {
+		return nil, err
+	}
 	self := c.src.ID()
-	in := &authz.Input{
+	in := &authz.Input{Context: rc,
 		Direction: authz.Outbound, Operation: op, Action: action, TaskID: string(taskID),
 		CallerSPIFFEID: self.String(), CallerTrustDomain: self.TrustDomain().Name(),
 		CalleeSPIFFEID: target.String(), CalleeTrustDomain: target.TrustDomain().Name(),
 	}
-	_, err := c.opts.Enforcer.Check(ctx, in)
+	_, err = c.opts.Enforcer.Check(ctx, in)
 	return in, err
 }
 
@@ -129,7 +133,7 @@ func (c *Client) Peer(ctx context.Context, target spiffeid.ID) (*Peer, error) {
 	if target.IsZero() {
 		return nil, errors.New("a2a: target SPIFFE ID is empty")
 	}
-	if _, err := c.check(ctx, target, "GetAgentCard", "", ""); err != nil {
+	if _, err := c.check(ctx, target, "GetAgentCard", "", "", nil); err != nil {
 		return nil, err
 	}
 	return c.peer(ctx, target)
@@ -214,7 +218,7 @@ func (c *Client) Close() error {
 // made before anything else: a denied call opens no connection. Fetching
 // the target's card is part of the call, not a decision of its own.
 func (c *Client) Call(ctx context.Context, target spiffeid.ID, capability string, payload any) (*a2acore.Task, error) {
-	in, err := c.check(ctx, target, "SendMessage", capability, "")
+	in, err := c.check(ctx, target, "SendMessage", capability, "", MetadataFrom(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -227,7 +231,7 @@ func (c *Client) Call(ctx context.Context, target spiffeid.ID, capability string
 			return nil, err
 		}
 	}
-	req := &a2acore.SendMessageRequest{Message: a2a.CapabilityMessage(capability, payload)}
+	req := &a2acore.SendMessageRequest{Message: a2a.CapabilityMessage(capability, payload), Metadata: MetadataFrom(ctx)}
 	res, err := guarded(ctx, c, target, "SendMessage", false, func(ctx context.Context) (a2acore.SendMessageResult, error) {
 		return p.a2aClient().SendMessage(ctx, req)
 	})
@@ -250,7 +254,7 @@ func (c *Client) Call(ctx context.Context, target spiffeid.ID, capability string
 // decision (SendStreamingMessage of capability), made before any I/O.
 func (c *Client) Stream(ctx context.Context, target spiffeid.ID, capability string, payload any) iter.Seq2[a2acore.Event, error] {
 	return func(yield func(a2acore.Event, error) bool) {
-		in, err := c.check(ctx, target, "SendStreamingMessage", capability, "")
+		in, err := c.check(ctx, target, "SendStreamingMessage", capability, "", MetadataFrom(ctx))
 		if err != nil {
 			yield(nil, err)
 			return
@@ -260,7 +264,7 @@ func (c *Client) Stream(ctx context.Context, target spiffeid.ID, capability stri
 			yield(nil, err)
 			return
 		}
-		events := refusedSeq(in, p.a2aClient().SendStreamingMessage(ctx, &a2acore.SendMessageRequest{Message: a2a.CapabilityMessage(capability, payload)}))
+		events := refusedSeq(in, p.a2aClient().SendStreamingMessage(ctx, &a2acore.SendMessageRequest{Message: a2a.CapabilityMessage(capability, payload), Metadata: MetadataFrom(ctx)}))
 		var (
 			taskID   a2acore.TaskID
 			terminal bool
@@ -273,11 +277,12 @@ func (c *Client) Stream(ctx context.Context, target spiffeid.ID, capability stri
 					cut = err
 					break
 				}
-				if id, state, ok := taskOf(ev); ok {
-					taskID, terminal, resumes = id, state.Terminal(), 0
+				var state a2acore.TaskState
+				if id, st, ok := taskOf(ev); ok {
+					taskID, terminal, resumes, state = id, st.Terminal(), 0, st
 				}
-				if !yield(ev, nil) {
-					return
+				if !yield(ev, nil) || interrupted(state) {
+					return // a task waiting for input stays open on the agent: the answer is a new call
 				}
 			}
 			if cut == nil {
@@ -307,13 +312,13 @@ const maxResumes = 3
 // agent refuses the subscription and the task itself is the last event.
 func (c *Client) resume(ctx context.Context, p *Peer, target spiffeid.ID, taskID a2acore.TaskID, cut error) iter.Seq2[a2acore.Event, error] {
 	return func(yield func(a2acore.Event, error) bool) {
-		if _, err := c.check(ctx, target, "SubscribeToTask", "", taskID); err != nil {
+		if _, err := c.check(ctx, target, "SubscribeToTask", "", taskID, nil); err != nil {
 			yield(nil, fmt.Errorf("a2a: the stream of task %s was cut (%w); resubscribing was refused: %w", taskID, cut, err))
 			return
 		}
 		for ev, err := range p.a2aClient().SubscribeToTask(ctx, &a2acore.SubscribeToTaskRequest{ID: taskID}) {
 			if errors.Is(err, a2acore.ErrUnsupportedOperation) { // the task has ended
-				if _, err := c.check(ctx, target, "GetTask", "", taskID); err != nil {
+				if _, err := c.check(ctx, target, "GetTask", "", taskID, nil); err != nil {
 					yield(nil, fmt.Errorf("a2a: the stream of task %s was cut (%w), and reading the ended task was refused: %w", taskID, cut, err))
 					return
 				}
@@ -326,6 +331,11 @@ func (c *Client) resume(ctx context.Context, p *Peer, target spiffeid.ID, taskID
 			}
 		}
 	}
+}
+
+// interrupted reports whether a task waits for its client.
+func interrupted(s a2acore.TaskState) bool {
+	return s == a2acore.TaskStateInputRequired || s == a2acore.TaskStateAuthRequired
 }
 
 // taskOf returns the task an event is about, and its state if the event
@@ -379,4 +389,21 @@ func (e *TaskError) Error() string {
 		}
 	}
 	return fmt.Sprintf("a2a: task %s %s%s", e.Task.ID, strings.ToLower(strings.TrimPrefix(string(e.Task.Status.State), "TASK_STATE_")), msg)
+}
+
+type metadataKey struct{}
+
+// WithMetadata returns ctx carrying request metadata for the calls made
+// with it ([Client.Call], [Client.Stream]): it is sent as the A2A
+// request's metadata, and both sides' policies see it as input.context
+// (at most authz.MaxContextBytes of JSON). It describes the request
+// (a tenant, a purpose), never the caller: identity comes from the SVID.
+func WithMetadata(ctx context.Context, md map[string]any) context.Context {
+	return context.WithValue(ctx, metadataKey{}, md)
+}
+
+// MetadataFrom returns the metadata [WithMetadata] put in ctx, or nil.
+func MetadataFrom(ctx context.Context) map[string]any {
+	md, _ := ctx.Value(metadataKey{}).(map[string]any)
+	return md
 }

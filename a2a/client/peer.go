@@ -137,7 +137,7 @@ func messageAction(req *a2acore.SendMessageRequest) (string, a2acore.TaskID) {
 // SendMessage sends a message; see A2A SendMessage.
 func (p *Peer) SendMessage(ctx context.Context, req *a2acore.SendMessageRequest) (a2acore.SendMessageResult, error) {
 	action, taskID := messageAction(req)
-	return exchange(ctx, p, "SendMessage", action, taskID, false, func(ctx context.Context) (a2acore.SendMessageResult, error) {
+	return exchange(ctx, p, "SendMessage", action, taskID, req.Metadata, false, func(ctx context.Context) (a2acore.SendMessageResult, error) {
 		return p.a2aClient().SendMessage(ctx, req)
 	})
 }
@@ -145,35 +145,35 @@ func (p *Peer) SendMessage(ctx context.Context, req *a2acore.SendMessageRequest)
 // SendStreamingMessage sends a message and streams the task's events.
 func (p *Peer) SendStreamingMessage(ctx context.Context, req *a2acore.SendMessageRequest) iter.Seq2[a2acore.Event, error] {
 	action, taskID := messageAction(req)
-	return streamed(ctx, p, "SendStreamingMessage", action, taskID, func() iter.Seq2[a2acore.Event, error] {
+	return streamed(ctx, p, "SendStreamingMessage", action, taskID, req.Metadata, func() iter.Seq2[a2acore.Event, error] {
 		return p.a2aClient().SendStreamingMessage(ctx, req)
 	})
 }
 
 // GetTask reads a task.
 func (p *Peer) GetTask(ctx context.Context, req *a2acore.GetTaskRequest) (*a2acore.Task, error) {
-	return exchange(ctx, p, "GetTask", "", req.ID, true, func(ctx context.Context) (*a2acore.Task, error) {
+	return exchange(ctx, p, "GetTask", "", req.ID, nil, true, func(ctx context.Context) (*a2acore.Task, error) {
 		return p.a2aClient().GetTask(ctx, req)
 	})
 }
 
 // ListTasks lists the caller's tasks.
 func (p *Peer) ListTasks(ctx context.Context, req *a2acore.ListTasksRequest) (*a2acore.ListTasksResponse, error) {
-	return exchange(ctx, p, "ListTasks", "", "", true, func(ctx context.Context) (*a2acore.ListTasksResponse, error) {
+	return exchange(ctx, p, "ListTasks", "", "", nil, true, func(ctx context.Context) (*a2acore.ListTasksResponse, error) {
 		return p.a2aClient().ListTasks(ctx, req)
 	})
 }
 
 // CancelTask cancels a task.
 func (p *Peer) CancelTask(ctx context.Context, req *a2acore.CancelTaskRequest) (*a2acore.Task, error) {
-	return exchange(ctx, p, "CancelTask", "", req.ID, false, func(ctx context.Context) (*a2acore.Task, error) {
+	return exchange(ctx, p, "CancelTask", "", req.ID, nil, false, func(ctx context.Context) (*a2acore.Task, error) {
 		return p.a2aClient().CancelTask(ctx, req)
 	})
 }
 
 // SubscribeToTask streams a running task's events.
 func (p *Peer) SubscribeToTask(ctx context.Context, req *a2acore.SubscribeToTaskRequest) iter.Seq2[a2acore.Event, error] {
-	return streamed(ctx, p, "SubscribeToTask", "", req.ID, func() iter.Seq2[a2acore.Event, error] {
+	return streamed(ctx, p, "SubscribeToTask", "", req.ID, nil, func() iter.Seq2[a2acore.Event, error] {
 		return p.a2aClient().SubscribeToTask(ctx, req)
 	})
 }
@@ -181,8 +181,8 @@ func (p *Peer) SubscribeToTask(ctx context.Context, req *a2acore.SubscribeToTask
 // exchange is one request-response operation on the peer: authorized by
 // our policy first, then sent through the client's guard, with the peer's
 // refusal reported as ours is.
-func exchange[T any](ctx context.Context, p *Peer, op, action string, taskID a2acore.TaskID, idempotent bool, send func(context.Context) (T, error)) (T, error) {
-	in, err := p.client.check(ctx, p.ID, op, action, taskID)
+func exchange[T any](ctx context.Context, p *Peer, op, action string, taskID a2acore.TaskID, meta map[string]any, idempotent bool, send func(context.Context) (T, error)) (T, error) {
+	in, err := p.client.check(ctx, p.ID, op, action, taskID, meta)
 	if err != nil {
 		var zero T
 		return zero, err
@@ -192,8 +192,8 @@ func exchange[T any](ctx context.Context, p *Peer, op, action string, taskID a2a
 }
 
 // streamed is exchange for a streaming operation.
-func streamed(ctx context.Context, p *Peer, op, action string, taskID a2acore.TaskID, open func() iter.Seq2[a2acore.Event, error]) iter.Seq2[a2acore.Event, error] {
-	in, err := p.client.check(ctx, p.ID, op, action, taskID)
+func streamed(ctx context.Context, p *Peer, op, action string, taskID a2acore.TaskID, meta map[string]any, open func() iter.Seq2[a2acore.Event, error]) iter.Seq2[a2acore.Event, error] {
+	in, err := p.client.check(ctx, p.ID, op, action, taskID, meta)
 	if err != nil {
 		return func(yield func(a2acore.Event, error) bool) { yield(nil, err) }
 	}
