@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -56,27 +57,93 @@ func uniformLen(t *testing.T) int64 {
 	return int64(buf.Len())
 }
 
+// TestFileSyncPolicies: each policy fsyncs the file when it says, counted
+// through FileOptions.OnSync, which reports every fsync of the file (a
+// policy whose fsync went missing fails here): SyncEvery once per record,
+// before Record returns; SyncNone never before Close; SyncInterval once
+// per interval in which records were written, none in an idle one; all of
+// them at Close. Time is the synctest bubble's, so the interval syncer
+// runs exactly when its ticker says. The trail verifies and the file is
+// 0600.
 func TestFileSyncPolicies(t *testing.T) {
 	t.Parallel()
-	for name, sync := range map[string]audit.SyncPolicy{
-		"every": audit.SyncEvery, "none": audit.SyncNone, "interval": audit.SyncInterval(5 * time.Millisecond),
-	} {
-		t.Run(name, func(t *testing.T) {
+	const interval = 5 * time.Millisecond
+	tests := []struct {
+		name string
+		sync audit.SyncPolicy
+		// fsyncs counted after 3 records, after an interval, after an
+		// idle interval, after 2 more records, after an interval, and
+		// after Close
+		want []int
+	}{
+		{name: "every", sync: audit.SyncEvery, want: []int{3, 3, 3, 5, 5, 6}},
+		{name: "none", sync: audit.SyncNone, want: []int{0, 0, 0, 0, 0, 1}},
+		{name: "interval", sync: audit.SyncInterval(interval), want: []int{0, 1, 1, 1, 2, 3}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			path := filepath.Join(t.TempDir(), "audit.log")
-			l := openFile(t, path, audit.FileOptions{Sync: sync})
-			record(t, l, 3)
-			time.Sleep(20 * time.Millisecond) // let the interval syncer run
-			record(t, l, 2)
-			if err := l.Close(); err != nil {
-				t.Fatal(err)
-			}
-			if rep, err := audit.VerifyFiles(path); err != nil || rep.Records != 5 {
-				t.Errorf("VerifyFiles() = %+v, %v", rep, err)
-			}
-			if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
-				t.Errorf("mode = %v, %v; want 0600", fi.Mode().Perm(), err)
-			}
+			synctest.Test(t, func(t *testing.T) {
+				var mu sync.Mutex
+				var syncs []error
+				count := func() int {
+					mu.Lock()
+					defer mu.Unlock()
+					return len(syncs)
+				}
+				path := filepath.Join(t.TempDir(), "audit.log")
+				s, err := audit.NewFile(path, audit.FileOptions{Sync: tt.sync, OnSync: func(_ time.Duration, err error) {
+					mu.Lock()
+					defer mu.Unlock()
+					syncs = append(syncs, err)
+				}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				l, err := audit.New(s, testOptions())
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []int
+				for i := range 3 {
+					record(t, l, 1)
+					if tt.sync == audit.SyncEvery && count() != i+1 {
+						t.Errorf("SyncEvery: Record #%d returned after %d fsyncs, want %d", i+1, count(), i+1)
+					}
+				}
+				got = append(got, count())
+				time.Sleep(interval)
+				synctest.Wait() // the interval syncer, if any, has synced and waits again
+				got = append(got, count())
+				time.Sleep(interval) // nothing written: nothing to sync
+				synctest.Wait()
+				got = append(got, count())
+				record(t, l, 2)
+				got = append(got, count())
+				time.Sleep(interval)
+				synctest.Wait()
+				got = append(got, count())
+				if err := l.Close(); err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, count())
+				if diff := cmp.Diff(tt.want, got); diff != "" {
+					t.Errorf("fsyncs after 3 records, an interval, an idle one, 2 records, an interval, Close (-want +got):\n%s", diff)
+				}
+				mu.Lock()
+				for i, err := range syncs {
+					if err != nil {
+						t.Errorf("fsync %d failed: %v", i+1, err)
+					}
+				}
+				mu.Unlock()
+				if rep, err := audit.VerifyFiles(path); err != nil || rep.Records != 5 {
+					t.Errorf("VerifyFiles() = %+v, %v", rep, err)
+				}
+				if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+					t.Errorf("mode = %v, %v; want 0600", fi.Mode().Perm(), err)
+				}
+			})
 		})
 	}
 	if got := audit.SyncInterval(0); got != audit.SyncEvery {
@@ -264,26 +331,67 @@ func TestFileWriteFailure(t *testing.T) {
 			t.Errorf("Record() error = %v, want a rotation failure", err)
 		}
 	})
-	t.Run("read-only directory", func(t *testing.T) {
-		t.Parallel()
-		if os.Geteuid() == 0 {
-			t.Skip("root ignores directory permissions")
-		}
-		dir := t.TempDir()
-		path := filepath.Join(dir, "audit.log")
-		l := openFile(t, path, audit.FileOptions{MaxBytes: 1})
-		record(t, l, 1)
-		if err := os.Chmod(dir, 0o500); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = os.Chmod(dir, 0o700) })
-		if _, err := l.Record(t.Context(), input(1), decision(1), 0); err == nil {
-			t.Error("Record() error = nil in a read-only directory")
-		}
-		if _, err := audit.NewFile(filepath.Join(dir, "other.log"), audit.FileOptions{}); err == nil {
-			t.Error("NewFile() error = nil in a read-only directory")
-		}
-	})
+	// A directory the sink cannot write to. Root ignores permissions, so
+	// for root (as in CI) the read-only directory is an immutable one
+	// (chattr +i, which binds root too), and a second case replaces the
+	// directory by a regular file under the open sink, which needs no
+	// privilege and no file system support: no path through a regular
+	// file resolves, for anyone.
+	for _, tt := range []struct {
+		name     string
+		unusable func(t *testing.T, dir string)
+	}{
+		{name: "read-only directory", unusable: func(t *testing.T, dir string) {
+			t.Helper()
+			if os.Geteuid() != 0 {
+				if err := os.Chmod(dir, 0o500); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = os.Chmod(dir, 0o700) })
+				return
+			}
+			if err := setImmutable(dir, true); err != nil {
+				t.Skipf("root ignores permissions, and the immutable attribute cannot be set here (%v); the next case covers root", err)
+			}
+			t.Cleanup(func() {
+				if err := setImmutable(dir, false); err != nil {
+					t.Errorf("clearing the immutable attribute of %s: %v", dir, err)
+				}
+			})
+		}},
+		{name: "directory replaced by a file", unusable: func(t *testing.T, dir string) {
+			t.Helper()
+			if err := os.Rename(dir, dir+".moved"); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(dir, []byte("not a directory\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := filepath.Join(t.TempDir(), "logs")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			l := openFile(t, filepath.Join(dir, "audit.log"), audit.FileOptions{MaxBytes: 1})
+			record(t, l, 1)
+			tt.unusable(t, dir)
+			// The next record rotates: the new file cannot be made.
+			if _, err := l.Record(t.Context(), input(1), decision(1), 0); err == nil || !strings.Contains(err.Error(), "rotate") {
+				t.Errorf("Record() error = %v, want a rotation failure", err)
+			}
+			if s, err := audit.NewFile(filepath.Join(dir, "other.log"), audit.FileOptions{}); err == nil {
+				_ = s.Close()
+				t.Error("NewFile() error = nil in an unusable directory")
+			}
+			if s, err := audit.NewFile(filepath.Join(dir, "sub", "other.log"), audit.FileOptions{}); err == nil {
+				_ = s.Close()
+				t.Error("NewFile() error = nil below an unusable directory")
+			}
+		})
+	}
 	t.Run("device full", func(t *testing.T) {
 		t.Parallel()
 		if _, err := os.Stat("/dev/full"); err != nil {
