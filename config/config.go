@@ -29,9 +29,10 @@ type Agent struct {
 	// TrustDomain is the agent's SPIFFE trust domain, e.g. example.org. Required.
 	TrustDomain string `yaml:"trust_domain"`
 	// Environment is development, staging or production (default). Outside
-	// development (staging included), nothing can switch identity, mTLS,
+	// development (staging included), nothing can switch identity,
 	// authorization or audit off: static identities, provider allow-all,
-	// default_action log-only and audit enabled false are refused.
+	// default_action log-only and audit enabled false are refused. mTLS is
+	// never optional.
 	Environment string `yaml:"environment"`
 	// Description is the agent card's description. Default: "<name> agent".
 	Description string `yaml:"description"`
@@ -135,8 +136,6 @@ type Audit struct {
 type Transport struct {
 	// TLSMinVersion is "1.3" (default) or "1.2".
 	TLSMinVersion string `yaml:"tls_min_version"`
-	// PeerVerification is strict (default) or log-only (development only).
-	PeerVerification string `yaml:"peer_verification"`
 	// AllowedCallers are SPIFFE ID patterns (spiffe://td/agent/*) admitted
 	// at the TLS handshake. Default: every workload of the agent's trust
 	// domain and the allowed ones (spiffe://<td>/**).

@@ -49,7 +49,7 @@ func TestDefaults(t *testing.T) {
 		"spiffe id from name":          cfg.Identity.SPIFFEID == "spiffe://example.org/agent/search/production",
 		"authz opa, deny":              cfg.Authorization.Provider == "opa" && cfg.Authorization.DefaultAction == "deny",
 		"audit on":                     *cfg.Authorization.Audit.Enabled,
-		"tls 1.3, strict":              cfg.Transport.TLSMinVersion == "1.3" && cfg.Transport.PeerVerification == "strict",
+		"tls 1.3":                      cfg.Transport.TLSMinVersion == "1.3",
 		"callers: own trust domain":    len(cfg.Transport.AllowedCallers) == 1 && cfg.Transport.AllowedCallers[0] == "spiffe://example.org/**",
 		"retry 3, 1s..30s":             cfg.Transport.Retry.MaxAttempts == 3 && cfg.Transport.Retry.BaseDelay == time.Second && cfg.Transport.Retry.MaxDelay == 30*time.Second,
 		"breaker 5/30s/2":              cfg.Transport.CircuitBreaker.FailureThreshold == 5 && cfg.Transport.CircuitBreaker.RecoveryTimeout == 30*time.Second,
@@ -106,7 +106,7 @@ peers:
 		`identity.spiffe_id: "spiffe://example.org/Bad ID"`,
 		`authorization.provider: allow-all is refused outside environment development`,
 		`authorization.default_action: log-only is refused in production`,
-		`transport.peer_verification: log-only is refused in production`,
+		`transport.peer_verification: was removed: every peer is verified by mutual TLS`,
 		`transport.allowed_callers:`,
 		`peers[0].spiffe_id: "nope"`,
 		`peers[0].url: "http://insecure" is not an absolute https URL`,
@@ -210,7 +210,7 @@ func TestDevelopmentAllowsWhatProductionRefuses(t *testing.T) {
 agent: {name: dev, trust_domain: example.org, environment: development}
 identity: {provider: static, static: {cert_file: a, key_file: b, bundle_file: c}}
 authorization: {provider: allow-all, default_action: log-only, audit: {enabled: false}}
-transport: {peer_verification: log-only, tls_min_version: 1.2}
+transport: {tls_min_version: 1.2}
 `, nil)
 	if err != nil {
 		t.Fatalf("development config refused: %v", err)

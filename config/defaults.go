@@ -100,7 +100,6 @@ func (c *Config) applyDefaults(lookupEnv func(string) (string, bool)) {
 
 	tr := &c.Transport
 	orDefault(&tr.TLSMinVersion, "1.3")
-	orDefault(&tr.PeerVerification, "strict")
 	if len(tr.AllowedCallers) == 0 && c.Agent.TrustDomain != "" {
 		callers := []string{"spiffe://" + c.Agent.TrustDomain + "/**"}
 		for _, td := range c.Identity.AllowedTrustDomains {

@@ -13,8 +13,9 @@
 // The environment defaults to production. In every environment but
 // development (staging too) the rules that keep the secure path the only
 // path are enforced at load: authorization default_action deny, no
-// allow-all provider, peer_verification strict, audit enabled, static
-// identities refused; TLS 1.2 at the least everywhere.
+// allow-all provider, audit enabled, static identities refused; TLS 1.2
+// at the least everywhere. Peers are always verified by mutual TLS: no key
+// relaxes that (transport.peer_verification was removed).
 //
 //	cfg, err := config.Load("agent.yaml")
 //	if err != nil {

@@ -20,19 +20,25 @@ func yamlDocument(data []byte) *yaml.Node {
 // keyLine returns the line of key (dotted, with [i] indexes) in doc, or of
 // the deepest part of it that is present; 0 when none is.
 func keyLine(doc *yaml.Node, key string) int {
+	line, _ := findKey(doc, key)
+	return line
+}
+
+// findKey returns the line of key in doc and whether key itself is there;
+// when it is not, the line of the deepest part of it that is (0 for none).
+func findKey(doc *yaml.Node, key string) (line int, found bool) {
 	if doc == nil || key == "" {
-		return 0
+		return 0, false
 	}
 	n := resolveAlias(doc)
 	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
 		n = resolveAlias(n.Content[0])
 	}
-	line := 0
 	for part := range strings.SplitSeq(key, ".") {
 		name, indexes, _ := strings.Cut(part, "[")
 		v, l := mappingValue(n, name)
 		if v == nil {
-			return line
+			return line, false
 		}
 		n, line = v, l
 		for raw := range strings.SplitSeq(strings.TrimSuffix(indexes, "]"), "][") {
@@ -41,13 +47,13 @@ func keyLine(doc *yaml.Node, key string) int {
 			}
 			i, err := strconv.Atoi(raw)
 			if err != nil || n.Kind != yaml.SequenceNode || i < 0 || i >= len(n.Content) {
-				return line
+				return line, false
 			}
 			n = resolveAlias(n.Content[i])
 			line = n.Line
 		}
 	}
-	return line
+	return line, true
 }
 
 // mappingValue returns the value of key name in the mapping n and the line

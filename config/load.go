@@ -89,9 +89,11 @@ func Parse(data []byte, source string, lookupEnv func(string) (string, bool)) (*
 		}
 	}
 	doc := yamlDocument(data)
+	ps = explainRemoved(ps, doc)
 	fromEnv := map[string]bool{}
 	if lookupEnv != nil {
 		ps = append(ps, applyEnv(reflect.ValueOf(&cfg).Elem(), "AGENTWEAVE", "", lookupEnv, fromEnv)...)
+		ps = append(ps, removedFromEnv(lookupEnv)...)
 	}
 	cfg.applyDefaults(lookupEnv)
 	for _, p := range cfg.validate() {

@@ -176,10 +176,6 @@ func (c *Config) validate() problems {
 
 	tr := c.Transport
 	oneOf(&p, "transport.tls_min_version", tr.TLSMinVersion, "1.3", "1.2")
-	oneOf(&p, "transport.peer_verification", tr.PeerVerification, "strict", "log-only")
-	if tr.PeerVerification == "log-only" && !dev {
-		p.add("transport.peer_verification", "log-only is refused %s: use strict", where)
-	}
 	if _, err := identity.ParsePatterns(tr.AllowedCallers); err != nil {
 		p.add("transport.allowed_callers", "%v", err)
 	}

@@ -32,7 +32,7 @@ func TestSchemaRefusesBadValues(t *testing.T) {
 		{"not a SPIFFE ID pattern", map[string]any{"trustDomain": "example.org", "authorization": map[string]any{"grants": map[string]any{"inbound": []any{map[string]any{"callers": []any{"https://example.org/x"}, "actions": []any{"echo"}}}}}}, []string{"callers"}},
 		{"unknown configuration key", map[string]any{"trustDomain": "example.org", "config": map[string]any{"transport": map[string]any{"allowed_caller": []any{"spiffe://example.org/x"}}}}, []string{"allowed_caller"}},
 		{"wrong configuration type", map[string]any{"trustDomain": "example.org", "config": map[string]any{"server": map[string]any{"rate_limit": map[string]any{"requests_per_second": "many"}}}}, []string{"requests_per_second"}},
-		{"bad configuration enum", map[string]any{"trustDomain": "example.org", "config": map[string]any{"transport": map[string]any{"peer_verification": "off"}}}, []string{"peer_verification"}},
+		{"bad configuration enum", map[string]any{"trustDomain": "example.org", "config": map[string]any{"transport": map[string]any{"tls_min_version": "1.1"}}}, []string{"tls_min_version"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -157,7 +157,7 @@ transport: {retry: {base_delay: 100ms, max_delay: 1m30s}}`, schemaAccept: true, 
 		{name: "integer for number", yaml: "transport: {retry: {factor: 3}}", schemaAccept: true, loaderAccept: true},
 		{name: "YAML 1.1 boolean", yaml: "tasks: {push: {enabled: yes}}", schemaAccept: true, loaderAccept: true},
 		{name: "null pointer is the default", yaml: "observability: {metrics: {enabled: null}, tracing: {sample_ratio: null}}\nauthorization: {cache_size: null}", schemaAccept: true, loaderAccept: true},
-		{name: "enum values", yaml: `transport: {tls_min_version: "1.2", peer_verification: log-only}
+		{name: "enum values", yaml: `transport: {tls_min_version: "1.2"}
 tasks: {store: sqlite, sqlite_path: /var/lib/agent/tasks.db}`, schemaAccept: true, loaderAccept: true},
 
 		// Stricter than the loader.

@@ -247,7 +247,7 @@ func TestEnumsFromValidate(t *testing.T) {
 	// finder breaks, these go missing.
 	for _, key := range []string{
 		"agent.environment", "identity.provider", "authorization.provider", "authorization.default_action",
-		"transport.tls_min_version", "transport.peer_verification", "tasks.store",
+		"transport.tls_min_version", "tasks.store",
 		"observability.tracing.exporter", "observability.logging.level", "observability.logging.format",
 	} {
 		if !found[key] {
