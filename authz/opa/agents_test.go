@@ -6,11 +6,14 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
+	"github.com/google/go-cmp/cmp"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/agentweave/agentweave-go/a2a"
@@ -26,11 +29,28 @@ import (
 // TestRemoteOPABetweenAgents runs the real `opa run --server` with the
 // example RBAC policy behind an agent: allowed and denied calls end to end;
 // OPA killed mid-run denies every call, each with an audit record saying
-// why; OPA back, calls are allowed again within seconds, with no restart.
+// why; the breaker opens at the failure threshold and the next call is
+// refused by it (denied without asking OPA, audited as such); OPA back,
+// the breaker closes and calls are allowed again within seconds, with no
+// restart.
 func TestRemoteOPABetweenAgents(t *testing.T) {
 	t.Parallel()
 	server := harness.StartOPA(t, "../../examples/policies/rbac")
-	remote, err := opa.NewRemote(opa.RemoteOptions{Endpoint: server.URL, Timeout: 300 * time.Millisecond, FailureThreshold: 2, RecoveryTimeout: 300 * time.Millisecond})
+	var mu sync.Mutex
+	var states []int // the breaker's changes: 0 closed, 1 half-open, 2 open
+	breakerStates := func() []int {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(states)
+	}
+	remote, err := opa.NewRemote(opa.RemoteOptions{
+		Endpoint: server.URL, Timeout: 300 * time.Millisecond, FailureThreshold: 2, RecoveryTimeout: time.Second,
+		OnBreakerChange: func(_ string, state int) {
+			mu.Lock()
+			defer mu.Unlock()
+			states = append(states, state)
+		},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,6 +112,20 @@ func TestRemoteOPABetweenAgents(t *testing.T) {
 		if !strings.Contains(err.Error(), "unreachable") && !strings.Contains(err.Error(), "policy decision failed") {
 			t.Errorf("call %d with OPA down: reason %q does not say OPA is unreachable", i, err)
 		}
+		switch i {
+		case 0: // one failure: still closed
+			if got := breakerStates(); len(got) != 0 {
+				t.Errorf("breaker changes after 1 failure = %v, want none", got)
+			}
+		case 1: // the threshold: open
+			if diff := cmp.Diff([]int{2}, breakerStates()); diff != "" {
+				t.Errorf("breaker changes after 2 failures (-want +got):\n%s", diff)
+			}
+		case 2: // well within the recovery timeout: refused by the breaker
+			if !strings.Contains(err.Error(), "circuit open") {
+				t.Errorf("call right after the breaker opened: %v, want a refusal by the open circuit", err)
+			}
+		}
 	}
 
 	server.Start(t)
@@ -104,23 +138,35 @@ func TestRemoteOPABetweenAgents(t *testing.T) {
 		time.Sleep(50 * time.Millisecond) // polling interval
 	}
 	t.Logf("allowed again %v after OPA restarted", time.Since(start).Round(10*time.Millisecond))
+	// That was the first trial; the second (SuccessThreshold, default 2)
+	// closes the breaker.
+	if err := search(orchestrator); err != nil {
+		t.Fatalf("second call after OPA's return: %v", err)
+	}
+	if got := breakerStates(); len(got) < 3 || got[0] != 2 || got[len(got)-1] != 0 || slices.Contains(got[:len(got)-1], 0) {
+		t.Errorf("breaker changes = %v, want open (2), then half-open and open as probes ran, closed (0) last", got)
+	}
 
 	report, err := audit.VerifyFiles(trail)
 	if err != nil {
 		t.Fatalf("audit trail does not verify: %v", err)
 	}
 	recs := readRecords(t, trail)
-	var allowed, downDenied int
+	var allowed, downDenied, circuitOpen int
 	for _, r := range recs {
 		switch {
 		case r.Decision == audit.Allowed:
 			allowed++
 		case strings.Contains(r.Reason, "unreachable") || strings.Contains(r.Reason, "policy decision failed"):
 			downDenied++
+			if strings.Contains(r.Reason, "circuit open") {
+				circuitOpen++
+			}
 		}
 	}
-	if allowed != 2 || downDenied < 6 {
-		t.Errorf("audit: %d allowed (want 2: before the outage and after), %d denied for OPA down (want >= 6); %d records, report %+v", allowed, downDenied, len(recs), report)
+	if allowed != 3 || downDenied < 6 || circuitOpen < 1 {
+		t.Errorf("audit: %d allowed (want 3: before the outage and two after), %d denied for OPA down (want >= 6), %d of them by the open circuit (want >= 1); %d records, report %+v",
+			allowed, downDenied, circuitOpen, len(recs), report)
 	}
 }
 
