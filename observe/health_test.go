@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -79,14 +80,19 @@ func TestHealthReadinessFlips(t *testing.T) {
 	t.Parallel()
 	h := observe.NewHealth()
 	base := serveHealth(t, h)
-	var policyErr atomic.Pointer[error]
-	policy := func(context.Context) error {
-		if p := policyErr.Load(); p != nil {
-			return *p
+	// Checks that fail while their error is set, as the agent's identity
+	// and policy checks do when the SVID expires or the policy is lost.
+	failing := func(e *atomic.Pointer[error]) func(context.Context) error {
+		return func(context.Context) error {
+			if p := e.Load(); p != nil {
+				return *p
+			}
+			return nil
 		}
-		return nil
 	}
-	fail := errors.New("no policy loaded")
+	var policyErr, svidErr atomic.Pointer[error]
+	policy, svid := failing(&policyErr), failing(&svidErr)
+	fail, expired := errors.New("no policy loaded"), errors.New("SVID expired")
 
 	steps := []struct {
 		name     string
@@ -96,7 +102,7 @@ func TestHealthReadinessFlips(t *testing.T) {
 	}{
 		{"no checks", func() {}, 200, observe.ReadinessReport{Status: "ready", Checks: map[string]observe.CheckResult{}}},
 		{"checks pass", func() {
-			h.AddReadiness("svid", func(context.Context) error { return nil })
+			h.AddReadiness("svid", svid)
 			h.AddReadiness("policy", policy)
 		}, 200, observe.ReadinessReport{Status: "ready", Checks: map[string]observe.CheckResult{
 			"svid": {OK: true}, "policy": {OK: true},
@@ -107,6 +113,19 @@ func TestHealthReadinessFlips(t *testing.T) {
 			},
 		}},
 		{"policy back", func() { policyErr.Store(nil) }, 200, observe.ReadinessReport{Status: "ready", Checks: map[string]observe.CheckResult{
+			"svid": {OK: true}, "policy": {OK: true},
+		}}},
+		{"SVID expired", func() { svidErr.Store(&expired) }, 503, observe.ReadinessReport{
+			Status: "not ready", Checks: map[string]observe.CheckResult{
+				"svid": {Error: "SVID expired"}, "policy": {OK: true},
+			},
+		}},
+		{"SVID and policy lost", func() { policyErr.Store(&fail) }, 503, observe.ReadinessReport{
+			Status: "not ready", Checks: map[string]observe.CheckResult{
+				"svid": {Error: "SVID expired"}, "policy": {Error: "no policy loaded"},
+			},
+		}},
+		{"both back", func() { svidErr.Store(nil); policyErr.Store(nil) }, 200, observe.ReadinessReport{Status: "ready", Checks: map[string]observe.CheckResult{
 			"svid": {OK: true}, "policy": {OK: true},
 		}}},
 		{"check removed", func() { h.AddReadiness("policy", nil) }, 200, observe.ReadinessReport{Status: "ready", Checks: map[string]observe.CheckResult{
@@ -133,23 +152,30 @@ func TestHealthReadinessFlips(t *testing.T) {
 	}
 }
 
-// A check that ignores its context is abandoned at the timeout.
+// A check that ignores its context is abandoned at the timeout: Ready
+// answers exactly then (fake time), the other checks' results included.
 func TestHealthCheckTimeout(t *testing.T) {
 	t.Parallel()
-	h := observe.NewHealth()
-	h.SetCheckTimeout(50 * time.Millisecond)
-	stuck := make(chan struct{})
-	t.Cleanup(func() { close(stuck) })
-	h.AddReadiness("stuck", func(context.Context) error { <-stuck; return nil })
-	h.AddReadiness("fine", func(context.Context) error { return nil })
+	synctest.Test(t, func(t *testing.T) {
+		h := observe.NewHealth()
+		h.SetCheckTimeout(50 * time.Millisecond)
+		stuck := make(chan struct{})
+		defer close(stuck) // lets the abandoned check return
+		h.AddReadiness("stuck", func(context.Context) error { <-stuck; return nil })
+		h.AddReadiness("fine", func(context.Context) error { return nil })
 
-	rep := h.Ready(t.Context())
-	want := observe.ReadinessReport{Status: "not ready", Checks: map[string]observe.CheckResult{
-		"stuck": {Error: "timed out after 50ms"}, "fine": {OK: true},
-	}}
-	if diff := cmp.Diff(want, rep); diff != "" {
-		t.Errorf("Ready() (-want +got):\n%s", diff)
-	}
+		start := time.Now()
+		rep := h.Ready(t.Context())
+		if took := time.Since(start); took != 50*time.Millisecond {
+			t.Errorf("Ready() took %v, want the 50ms check timeout", took)
+		}
+		want := observe.ReadinessReport{Status: "not ready", Checks: map[string]observe.CheckResult{
+			"stuck": {Error: "timed out after 50ms"}, "fine": {OK: true},
+		}}
+		if diff := cmp.Diff(want, rep); diff != "" {
+			t.Errorf("Ready() (-want +got):\n%s", diff)
+		}
+	})
 }
 
 // Checks run concurrently: each waits for the other to start.
