@@ -219,10 +219,19 @@ func TestSPIRE(t *testing.T) {
 		if served == 0 {
 			t.Fatal("no request served during the outage")
 		}
-		// Once it expires, handshakes fail closed.
-		pollUntil(t, time.Until(notAfter)+10*time.Second, "handshakes to fail after the SVID expired", func() bool {
+		// Once it expires, handshakes fail closed: the first call that
+		// starts after NotAfter is refused at the handshake, by the client
+		// that finds the server's certificate expired.
+		pollUntil(t, time.Until(notAfter)+10*time.Second, "a call after the SVID expired", func() bool {
+			start := time.Now()
 			_, err := call()
-			return err != nil && strings.Contains(err.Error(), "expired")
+			if !start.After(notAfter) {
+				return false
+			}
+			if !errors.Is(err, transport.ErrPeerRejected) || !strings.Contains(err.Error(), "expired") {
+				t.Errorf("call after the server's SVID expired at %v: error = %v, want the handshake refused (ErrPeerRejected, expired)", notAfter, err)
+			}
+			return true
 		})
 		// The SPIRE agent returns: the same sources pick up new SVIDs.
 		a.spire.StartAgent(t)

@@ -66,6 +66,12 @@ func TestOPAKilledUnderLoad(t *testing.T) { //nolint:paralleltest,tparallel // s
 	})
 }
 
+// recoverySlack is how much longer than its breaker's recovery timeout an
+// agent may take to allow calls again once OPA is back: a probe round and
+// scheduling on a loaded 2-core machine under -race (measured: 0.8s with
+// the 2s default, 1.0s with 1s).
+const recoverySlack = 2 * time.Second
+
 // testOPAOutage runs the outage against a network built with opts, whose
 // agents decide with server; breakerRecovery is their OPA breaker's
 // recovery timeout.
@@ -97,11 +103,13 @@ func testOPAOutage(t *testing.T, server *harness.OPA, breakerRecovery time.Durat
 	restarted := time.Now()
 
 	// Recovery: the first call that started after OPA was back and
-	// succeeded. The breaker of the OPA client stays open for
-	// breakerRecovery.
-	limit := breakerRecovery + 10*time.Second
+	// succeeded. The breaker of the OPA client stays open for at most
+	// breakerRecovery after its last failed probe, then one probe round
+	// closes it: calls must be allowed again within that, plus
+	// recoverySlack for the probes and a loaded machine.
+	limit := breakerRecovery + recoverySlack
 	var recovered time.Time
-	waitUntil(t, limit, 50*time.Millisecond, "a call to be allowed after OPA restarted", func() bool {
+	waitUntil(t, limit, 50*time.Millisecond, fmt.Sprintf("a call to be allowed after OPA restarted (the claim: within the breaker's recovery timeout %v + %v)", breakerRecovery, recoverySlack), func() bool {
 		for _, s := range l.snapshot() {
 			if s.kind == kindOK && s.start.After(restarted) {
 				recovered = s.end
@@ -121,7 +129,7 @@ func testOPAOutage(t *testing.T, server *harness.OPA, breakerRecovery time.Durat
 	t.Logf("OPA down %v: %v", up.Sub(down).Round(time.Millisecond), summarize(during))
 	t.Logf("after recovery: %v", summarize(after))
 	recovery := recovered.Sub(restarted)
-	t.Logf("OPA restarted; first allowed call %v later (goal 5s; OPA breaker recovery timeout %v)", recovery.Round(time.Millisecond), breakerRecovery)
+	t.Logf("OPA restarted; first allowed call %v later (bound %v: OPA breaker recovery timeout %v + %v)", recovery.Round(time.Millisecond), limit, breakerRecovery, recoverySlack)
 
 	if st := summarize(before); st.kinds[kindOK] != st.n || st.n == 0 {
 		t.Errorf("before the outage: %v, want every call to succeed; errors %q", st, firstErrors(before))
@@ -138,11 +146,10 @@ func testOPAOutage(t *testing.T, server *harness.OPA, breakerRecovery time.Durat
 	if st := summarize(after); st.kinds[kindOK] != st.n || st.n == 0 {
 		t.Errorf("after recovery: %v, want every call to succeed; errors %q", st, firstErrors(after))
 	}
-	switch {
-	case breakerRecovery < 5*time.Second && recovery > 5*time.Second:
-		t.Errorf("calls allowed again %v after OPA returned, want within 5s (breaker recovery timeout %v)", recovery, breakerRecovery)
-	case recovery > breakerRecovery+5*time.Second:
-		t.Errorf("calls allowed again %v after OPA returned, want within the breaker's recovery timeout %v (+5s)", recovery, breakerRecovery)
+	// The poll above gave up at limit; a call that started before it and
+	// ended after it is late too.
+	if recovery > limit {
+		t.Errorf("calls allowed again %v after OPA returned, want within %v (breaker recovery timeout %v + %v)", recovery, limit, breakerRecovery, recoverySlack)
 	}
 
 	// The audit trail: intact, and every denial of the outage names OPA.
