@@ -211,7 +211,7 @@ func (a *Agent) buildAuthorization(ctx context.Context) error {
 		a.closers = append(a.closers, l.Close)
 		auditor = l
 	}
-	requireAudit := a.cfg.Agent.Environment == config.Production
+	requireAudit := a.cfg.Agent.Environment != config.Development // staging too: nothing outside development runs a call it could not audit
 	a.enforcer = &authz.Enforcer{
 		Authorizer:   authorizer,
 		Auditor:      meteredAuditor{next: auditor, metrics: a.metrics, log: a.log, requireAudit: requireAudit},
