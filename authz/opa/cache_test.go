@@ -17,6 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -258,27 +259,32 @@ func TestEmbeddedCacheRefusesWhatEvaluationRefuses(t *testing.T) {
 // policy decides differently from the first call it serves.
 func TestEmbeddedCacheReload(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	writePolicy(t, dir, "p.rego", pkg+"allow if input.action == \"search\"\n")
-	e := newEmbedded(t, opa.EmbeddedOptions{Paths: []string{dir}, ReloadInterval: 10 * time.Millisecond})
-	first := e.Revision()
-	for range 2 {
-		if d, err := e.Authorize(t.Context(), call(orchestrator, "search")); err != nil || !d.Allow || d.PolicyRevision != first {
-			t.Fatalf("Authorize() = %+v, %v, want allow by %s", d, err, first)
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		writePolicy(t, dir, "p.rego", pkg+"allow if input.action == \"search\"\n")
+		e := newEmbedded(t, opa.EmbeddedOptions{Paths: []string{dir}, ReloadInterval: pollInterval})
+		first := e.Revision()
+		for range 2 {
+			if d, err := e.Authorize(t.Context(), call(orchestrator, "search")); err != nil || !d.Allow || d.PolicyRevision != first {
+				t.Fatalf("Authorize() = %+v, %v, want allow by %s", d, err, first)
+			}
 		}
-	}
-	if st := opa.CacheStateOf(e); st.Hits != 1 {
-		t.Fatalf("cache = %+v, want one hit", st)
-	}
-	writePolicy(t, dir, "p.rego", pkg+"allow if input.action == \"summarize\"\n")
-	eventually(t, 5*time.Second, "the policy never reloaded", func() bool { return e.Revision() != first })
-	d, err := e.Authorize(t.Context(), call(orchestrator, "search"))
-	if err != nil || d.Allow || d.PolicyRevision != e.Revision() {
-		t.Errorf("first call after the reload = %+v, %v, want the new policy's denial", d, err)
-	}
-	if diff := cmp.Diff(opa.CacheState{Cached: true, Entries: 1}, opa.CacheStateOf(e)); diff != "" {
-		t.Errorf("cache after the reload (-want +got):\n%s", diff)
-	}
+		if st := opa.CacheStateOf(e); st.Hits != 1 {
+			t.Fatalf("cache = %+v, want one hit", st)
+		}
+		writePolicy(t, dir, "p.rego", pkg+"allow if input.action == \"summarize\"\n")
+		nextPoll()
+		if e.Revision() == first {
+			t.Fatal("the policy did not reload at the next poll")
+		}
+		d, err := e.Authorize(t.Context(), call(orchestrator, "search"))
+		if err != nil || d.Allow || d.PolicyRevision != e.Revision() {
+			t.Errorf("first call after the reload = %+v, %v, want the new policy's denial", d, err)
+		}
+		if diff := cmp.Diff(opa.CacheState{Cached: true, Entries: 1}, opa.CacheStateOf(e)); diff != "" {
+			t.Errorf("cache after the reload (-want +got):\n%s", diff)
+		}
+	})
 }
 
 // TestEmbeddedCacheSize: the cache keeps the CacheSize most recently used
@@ -316,42 +322,46 @@ func TestEmbeddedCacheSize(t *testing.T) {
 // nothing.
 func TestEmbeddedCacheLog(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	writePolicy(t, dir, "p.rego", pkg+"allow if time.now_ns() > 0\n")
-	var out syncBuffer
-	log := slog.New(slog.NewTextHandler(&out, nil))
-	e := newEmbedded(t, opa.EmbeddedOptions{Paths: []string{dir}, ReloadInterval: 10 * time.Millisecond, Logger: log})
-	for range 3 {
-		if _, err := e.Authorize(t.Context(), call(orchestrator, "search")); err != nil {
-			t.Fatal(err)
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		writePolicy(t, dir, "p.rego", pkg+"allow if time.now_ns() > 0\n")
+		var out syncBuffer
+		log := slog.New(slog.NewTextHandler(&out, nil))
+		e := newEmbedded(t, opa.EmbeddedOptions{Paths: []string{dir}, ReloadInterval: pollInterval, Logger: log})
+		for range 3 {
+			if _, err := e.Authorize(t.Context(), call(orchestrator, "search")); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	const msg = "opa: decisions of this policy revision are not cached"
-	if got := out.String(); strings.Count(got, msg) != 1 || !strings.Contains(got, "level=INFO") ||
-		!strings.Contains(got, `reason="the policy calls time.now_ns, which OPA marks non-deterministic"`) || !strings.Contains(got, e.Revision()) {
-		t.Errorf("log after the load:\n%s\nwant one info record %q naming time.now_ns and the revision", got, msg)
-	}
-	first := e.Revision()
-	writePolicy(t, dir, "p.rego", pkg+"allow if input.time != \"\"\n")
-	eventually(t, 5*time.Second, "the policy never reloaded", func() bool { return e.Revision() != first })
-	eventually(t, 5*time.Second, "the reload was not logged", func() bool { return strings.Count(out.String(), msg) == 2 })
-	second := e.Revision()
-	writePolicy(t, dir, "p.rego", pkg+"allow if input.action == \"search\"\n")
-	eventually(t, 5*time.Second, "the policy never reloaded", func() bool { return e.Revision() != second })
-	eventually(t, 5*time.Second, "the reload was not logged", func() bool {
-		return strings.Contains(out.String(), `msg="opa: policy reloaded" package=data.agentweave.authz revision=`+e.Revision())
-	})
-	if got := out.String(); strings.Count(got, msg) != 2 || !strings.Contains(got, `reason="the policy reads input.time"`) {
-		t.Errorf("log after two reloads:\n%s\nwant a second record, for input.time, and none for the cacheable revision", got)
-	}
+		const msg = "opa: decisions of this policy revision are not cached"
+		if got := out.String(); strings.Count(got, msg) != 1 || !strings.Contains(got, "level=INFO") ||
+			!strings.Contains(got, `reason="the policy calls time.now_ns, which OPA marks non-deterministic"`) || !strings.Contains(got, e.Revision()) {
+			t.Errorf("log after the load:\n%s\nwant one info record %q naming time.now_ns and the revision", got, msg)
+		}
+		first := e.Revision()
+		writePolicy(t, dir, "p.rego", pkg+"allow if input.time != \"\"\n")
+		nextPoll()
+		if e.Revision() == first || strings.Count(out.String(), msg) != 2 {
+			t.Fatalf("after the next poll: revision %s (first %s), log:\n%s\nwant a reload, logged as not cached", e.Revision(), first, out.String())
+		}
+		second := e.Revision()
+		writePolicy(t, dir, "p.rego", pkg+"allow if input.action == \"search\"\n")
+		nextPoll()
+		if e.Revision() == second || !strings.Contains(out.String(), `msg="opa: policy reloaded" package=data.agentweave.authz revision=`+e.Revision()) {
+			t.Fatalf("after the next poll: revision %s (second %s), log:\n%s\nwant a logged reload", e.Revision(), second, out.String())
+		}
+		if got := out.String(); strings.Count(got, msg) != 2 || !strings.Contains(got, `reason="the policy reads input.time"`) {
+			t.Errorf("log after two reloads:\n%s\nwant a second record, for input.time, and none for the cacheable revision", got)
+		}
 
-	var quiet syncBuffer
-	newEmbedded(t, opa.EmbeddedOptions{Paths: []string{dir}, ReloadInterval: -1, CacheSize: -1, Logger: slog.New(slog.NewTextHandler(&quiet, nil))})
-	writePolicy(t, dir, "p.rego", pkg+"allow if time.now_ns() > 0\n")
-	newEmbedded(t, opa.EmbeddedOptions{Paths: []string{dir}, ReloadInterval: -1, CacheSize: -1, Logger: slog.New(slog.NewTextHandler(&quiet, nil))})
-	if got := quiet.String(); got != "" {
-		t.Errorf("log with the cache off:\n%s\nwant nothing", got)
-	}
+		var quiet syncBuffer
+		newEmbedded(t, opa.EmbeddedOptions{Paths: []string{dir}, ReloadInterval: -1, CacheSize: -1, Logger: slog.New(slog.NewTextHandler(&quiet, nil))})
+		writePolicy(t, dir, "p.rego", pkg+"allow if time.now_ns() > 0\n")
+		newEmbedded(t, opa.EmbeddedOptions{Paths: []string{dir}, ReloadInterval: -1, CacheSize: -1, Logger: slog.New(slog.NewTextHandler(&quiet, nil))})
+		if got := quiet.String(); got != "" {
+			t.Errorf("log with the cache off:\n%s\nwant nothing", got)
+		}
+	})
 }
 
 type syncBuffer struct {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -256,26 +257,38 @@ func writeBundle(t *testing.T, path, revision, src string) {
 
 func TestEmbeddedBundle(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "bundle.tar.gz")
-	writeBundle(t, path, "rev-1", "package agentweave.authz\n\nallow if input.action == \"search\"\n")
-	e := newEmbedded(t, opa.EmbeddedOptions{Paths: []string{path}, ReloadInterval: 10 * time.Millisecond})
-	d, err := e.Authorize(t.Context(), call(orchestrator, "search"))
-	if err != nil || !d.Allow || d.PolicyRevision != "rev-1" {
-		t.Fatalf("Authorize() = %+v, %v, want allowed by revision rev-1", d, err)
-	}
-	writeBundle(t, path, "rev-2", "package agentweave.authz\n\nallow if input.action == \"summarize\"\n")
-	eventually(t, 5*time.Second, "bundle rev-2 never loaded", func() bool { return e.Revision() == "rev-2" })
-	d, err = e.Authorize(t.Context(), call(orchestrator, "search"))
-	if err != nil || d.Allow || d.PolicyRevision != "rev-2" {
-		t.Errorf("after rev-2: Authorize(search) = %+v, %v, want undefined deny from rev-2", d, err)
-	}
-	if err := os.WriteFile(path, []byte("not a tarball"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 5*time.Second, "the corrupt bundle was never counted", func() bool { _, f := e.Stats(); return f == 1 })
-	if e.Revision() != "rev-2" {
-		t.Errorf("Revision() = %q after a corrupt bundle, want rev-2", e.Revision())
-	}
+	synctest.Test(t, func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "bundle.tar.gz")
+		writeBundle(t, path, "rev-1", "package agentweave.authz\n\nallow if input.action == \"search\"\n")
+		e := newEmbedded(t, opa.EmbeddedOptions{Paths: []string{path}, ReloadInterval: pollInterval})
+		d, err := e.Authorize(t.Context(), call(orchestrator, "search"))
+		if err != nil || !d.Allow || d.PolicyRevision != "rev-1" {
+			t.Fatalf("Authorize() = %+v, %v, want allowed by revision rev-1", d, err)
+		}
+		writeBundle(t, path, "rev-2", "package agentweave.authz\n\nallow if input.action == \"summarize\"\n")
+		nextPoll()
+		if got := e.Revision(); got != "rev-2" {
+			t.Fatalf("Revision() = %q after the next poll, want rev-2", got)
+		}
+		d, err = e.Authorize(t.Context(), call(orchestrator, "search"))
+		if err != nil || d.Allow || d.PolicyRevision != "rev-2" {
+			t.Errorf("after rev-2: Authorize(search) = %+v, %v, want undefined deny from rev-2", d, err)
+		}
+		if err := os.WriteFile(path, []byte("not a tarball"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		nextPoll()
+		if reloads, failures := e.Stats(); reloads != 1 || failures != 1 {
+			t.Errorf("Stats() = %d, %d after a corrupt bundle, want 1 reload, 1 refused", reloads, failures)
+		}
+		nextPoll() // the same corrupt file is not counted again
+		if _, failures := e.Stats(); failures != 1 {
+			t.Errorf("refused reloads = %d a poll later, want still 1", failures)
+		}
+		if e.Revision() != "rev-2" {
+			t.Errorf("Revision() = %q after a corrupt bundle, want rev-2", e.Revision())
+		}
+	})
 }
 
 func TestEmbeddedClose(t *testing.T) {
@@ -305,43 +318,48 @@ func TestEmbeddedClose(t *testing.T) {
 // copies are not loaded twice, and the swap reloads the policy.
 func TestEmbeddedConfigMapSwap(t *testing.T) {
 	t.Parallel()
-	base := t.TempDir()
-	vol := filepath.Join(base, "vol")
-	for _, d := range []string{filepath.Join(vol, "..v1"), filepath.Join(vol, "..v2")} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			t.Fatal(err)
+	synctest.Test(t, func(t *testing.T) {
+		base := t.TempDir()
+		vol := filepath.Join(base, "vol")
+		for _, d := range []string{filepath.Join(vol, "..v1"), filepath.Join(vol, "..v2")} {
+			if err := os.MkdirAll(d, 0o700); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	writePolicy(t, filepath.Join(vol, "..v1"), "authz.rego", "package agentweave.authz\n\nallow if input.action == \"search\"\n")
-	writePolicy(t, filepath.Join(vol, "..v2"), "authz.rego", "package agentweave.authz\n\nallow if input.action == \"summarize\"\n")
-	link := func(target, name string) {
-		t.Helper()
-		tmp := name + ".tmp"
-		if err := os.Symlink(target, tmp); err != nil {
-			t.Fatal(err)
+		writePolicy(t, filepath.Join(vol, "..v1"), "authz.rego", "package agentweave.authz\n\nallow if input.action == \"search\"\n")
+		writePolicy(t, filepath.Join(vol, "..v2"), "authz.rego", "package agentweave.authz\n\nallow if input.action == \"summarize\"\n")
+		link := func(target, name string) {
+			t.Helper()
+			tmp := name + ".tmp"
+			if err := os.Symlink(target, tmp); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(tmp, name); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if err := os.Rename(tmp, name); err != nil {
-			t.Fatal(err)
-		}
-	}
-	link("..v1", filepath.Join(vol, "..data"))
-	link(filepath.Join("..data", "authz.rego"), filepath.Join(vol, "authz.rego"))
-	link(vol, filepath.Join(base, "policies")) // the directory itself reached through a link
+		link("..v1", filepath.Join(vol, "..data"))
+		link(filepath.Join("..data", "authz.rego"), filepath.Join(vol, "authz.rego"))
+		link(vol, filepath.Join(base, "policies")) // the directory itself reached through a link
 
-	e := newEmbedded(t, opa.EmbeddedOptions{Paths: []string{filepath.Join(base, "policies")}, ReloadInterval: 10 * time.Millisecond})
-	allowed := func(action string) bool {
-		d, err := e.Authorize(t.Context(), call(orchestrator, action))
-		if err != nil {
-			t.Fatalf("Authorize(%s) error = %v", action, err)
+		e := newEmbedded(t, opa.EmbeddedOptions{Paths: []string{filepath.Join(base, "policies")}, ReloadInterval: pollInterval})
+		allowed := func(action string) bool {
+			d, err := e.Authorize(t.Context(), call(orchestrator, action))
+			if err != nil {
+				t.Fatalf("Authorize(%s) error = %v", action, err)
+			}
+			return d.Allow
 		}
-		return d.Allow
-	}
-	if !allowed("search") || allowed("summarize") {
-		t.Fatal("v1 should allow search only")
-	}
-	link("..v2", filepath.Join(vol, "..data"))
-	eventually(t, 5*time.Second, "the ConfigMap swap never reloaded", func() bool { return allowed("summarize") })
-	if allowed("search") {
-		t.Error("v2 should allow summarize only")
-	}
+		if !allowed("search") || allowed("summarize") {
+			t.Fatal("v1 should allow search only")
+		}
+		link("..v2", filepath.Join(vol, "..data"))
+		nextPoll()
+		if !allowed("summarize") {
+			t.Fatal("the ConfigMap swap did not reload at the next poll")
+		}
+		if allowed("search") {
+			t.Error("v2 should allow summarize only")
+		}
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
@@ -56,6 +57,19 @@ func writePolicy(t *testing.T, dir, name, src string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// pollInterval is the ReloadInterval of the tests that run in a synctest
+// bubble and advance time with nextPoll.
+const pollInterval = 10 * time.Millisecond
+
+// nextPoll lets an Embedded authorizer with ReloadInterval pollInterval,
+// in a synctest bubble, poll its files once (the interval passes in fake
+// time), and returns once it has reloaded or refused a change and waits
+// for its next tick.
+func nextPoll() {
+	time.Sleep(pollInterval)
+	synctest.Wait()
 }
 
 // eventually polls cond every few milliseconds until it holds or the
