@@ -15,6 +15,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/agentweave/agentweave-go/a2a/client"
+	"github.com/agentweave/agentweave-go/a2a/internal/fixture"
 	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/identity"
 	"github.com/agentweave/agentweave-go/transport"
@@ -112,7 +113,7 @@ func TestRESTErrorsDecode(t *testing.T) {
 	if _, err := c.GetTask(t.Context(), &a2acore.GetTaskRequest{ID: "nope"}); !errors.Is(err, a2acore.ErrTaskNotFound) {
 		t.Errorf("REST GetTask(unknown) error = %v, want TaskNotFound", err)
 	}
-	task := asTask(t)(c.SendMessage(t.Context(), call("echo", nil)))
+	task := asTask(t)(c.SendMessage(t.Context(), fixture.CallRequest("echo", nil)))
 	if _, err := c.CancelTask(t.Context(), &a2acore.CancelTaskRequest{ID: task.ID}); !errors.Is(err, a2acore.ErrTaskNotCancelable) {
 		t.Errorf("REST CancelTask(finished) error = %v, want TaskNotCancelable", err)
 	}

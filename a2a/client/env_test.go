@@ -9,17 +9,10 @@ type (
 )
 
 var (
-	td       = fixture.TD
-	agentID  = fixture.AgentID
-	aliceID  = fixture.AliceID
-	bobID    = fixture.BobID
-	everyone = fixture.Everyone
-
-	capabilities   = fixture.Capabilities
-	newEnv         = fixture.New
-	newEnvWrapped  = fixture.NewWrapped
-	newEnvWith     = fixture.NewWith
-	newEnvWithWrap = fixture.NewWithWrap
-	call           = fixture.CallRequest
-	asTask         = fixture.AsTask
+	agentID       = fixture.AgentID
+	aliceID       = fixture.AliceID
+	everyone      = fixture.Everyone
+	newEnv        = fixture.New
+	newEnvWrapped = fixture.NewWrapped
+	asTask        = fixture.AsTask
 )
