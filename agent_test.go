@@ -20,6 +20,7 @@ import (
 	"github.com/agentweave/agentweave-go/agentweavetest"
 	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/authz/audit"
+	"github.com/agentweave/agentweave-go/config"
 )
 
 type query struct {
@@ -250,11 +251,10 @@ func TestAdminEndpoints(t *testing.T) {
 
 func TestRateLimitPerCaller(t *testing.T) {
 	t.Parallel()
-	net := agentweavetest.New(t, agentweavetest.Options{Config: func(name, yaml string) string {
-		if name != "search" {
-			return yaml
+	net := agentweavetest.New(t, agentweavetest.Options{Config: func(name string, cfg *agentweave.Config) {
+		if name == "search" {
+			cfg.Server.RateLimit = config.RateLimit{RequestsPerSecond: 0.01, Burst: 2}
 		}
-		return yaml + "server: {rate_limit: {requests_per_second: 0.01, burst: 2}}\n"
 	}})
 	net.Agent("search", search)
 	a, b := net.Agent("alice"), net.Agent("bob")
@@ -317,8 +317,8 @@ func readFile(path string) ([]byte, error) { return os.ReadFile(path) }
 // races (run with -race) nor hangs; calls then fail cleanly.
 func TestCloseUnderLoad(t *testing.T) {
 	t.Parallel()
-	net := agentweavetest.New(t, agentweavetest.Options{Config: func(_, yaml string) string {
-		return yaml + "transport: {retry: {max_attempts: 1}}\n"
+	net := agentweavetest.New(t, agentweavetest.Options{Config: func(_ string, cfg *agentweave.Config) {
+		cfg.Transport.Retry.MaxAttempts = 1
 	}})
 	target := net.Agent("search", search)
 	caller := net.Agent("caller")

@@ -1,7 +1,6 @@
 package agentweave_test
 
 import (
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -14,8 +13,8 @@ import (
 	"github.com/agentweave/agentweave-go/identity/devca"
 )
 
-// TestIdentityFromWorkloadAPIRotates: an agent built from configuration
-// alone takes its SVID from a real Workload API socket, keeps serving
+// TestIdentityFromWorkloadAPIRotates: an agent built from its configuration
+// alone (written in Go) takes its SVID from a real Workload API socket, keeps serving
 // across rotations without a restart, and reports them as metrics.
 func TestIdentityFromWorkloadAPIRotates(t *testing.T) {
 	t.Parallel()
@@ -43,15 +42,17 @@ func TestIdentityFromWorkloadAPIRotates(t *testing.T) {
 	lns := map[string]net.Listener{"search": listen(t), "caller": listen(t)}
 	agents := map[string]*agentweave.Agent{}
 	for _, name := range []string{"search", "caller"} {
-		cfg, err := config.Parse(fmt.Appendf(nil, `agent: {name: %s, trust_domain: example.org}
-identity: {spiffe_endpoint: %q, spiffe_id: %q, start_timeout: 10s}
-authorization: {policy_dir: %q, audit: {destination: %q, sync: none}}
-server: {host: 127.0.0.1, port: 1}
-observability: {logging: {level: warn}}
-peers: [{spiffe_id: %q, url: "https://%s"}]
-`, name, socks[name].Addr(), socks[name].ID(), dir, filepath.Join(dir, name+".audit"), socks["search"].ID(), lns["search"].Addr()), name, nil)
-		if err != nil {
-			t.Fatal(err)
+		cfg := &agentweave.Config{
+			Agent: config.Agent{Name: name, TrustDomain: "example.org"},
+			Identity: config.Identity{
+				SPIFFEEndpoint: socks[name].Addr(), SPIFFEID: socks[name].ID().String(), StartTimeout: 10 * time.Second,
+			},
+			Authorization: config.Authorization{
+				PolicyDir: dir, Audit: config.Audit{Destination: filepath.Join(dir, name+".audit"), Sync: "none"},
+			},
+			Server:        config.Server{Host: "127.0.0.1", Port: 1},
+			Observability: config.Observability{Logging: config.Logging{Level: "warn"}},
+			Peers:         []config.Peer{{SPIFFEID: socks["search"].ID().String(), URL: "https://" + lns["search"].Addr().String()}},
 		}
 		a, err := agentweave.New(t.Context(), cfg, agentweave.WithListener(lns[name]), agentweave.WithAdminAddr("127.0.0.1:0"))
 		if err != nil {

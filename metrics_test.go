@@ -19,6 +19,7 @@ import (
 	"github.com/agentweave/agentweave-go/agentweavetest"
 	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/authz/audit"
+	"github.com/agentweave/agentweave-go/config"
 )
 
 // scrapeMetrics reads an agent's /metrics from its admin listener.
@@ -141,11 +142,10 @@ func TestAuditFailureMetrics(t *testing.T) {
 	if serr == nil {
 		t.Skip("fsync of " + os.DevNull + " succeeds here")
 	}
-	net := agentweavetest.New(t, agentweavetest.Options{Config: func(name, yaml string) string {
-		if name != "caller" {
-			return yaml
+	net := agentweavetest.New(t, agentweavetest.Options{Config: func(name string, cfg *agentweave.Config) {
+		if name == "caller" {
+			cfg.Authorization.Audit = config.Audit{Destination: os.DevNull, Sync: "every"}
 		}
-		return replaceLine(yaml, "  audit: ", "  audit: {destination: "+os.DevNull+", sync: every}")
 	}})
 	net.Agent("search", search)
 	caller := net.Agent("caller")
@@ -178,23 +178,12 @@ func TestAuditFailureMetrics(t *testing.T) {
 	}
 }
 
-// replaceLine replaces the line of yaml that starts with prefix.
-func replaceLine(yaml, prefix, line string) string {
-	lines := strings.Split(yaml, "\n")
-	for i, l := range lines {
-		if strings.HasPrefix(l, prefix) {
-			lines[i] = line
-		}
-	}
-	return strings.Join(lines, "\n")
-}
-
 // TestAuditSyncMetric: with sync every, each audited decision's fsync is
 // timed in agentweave_audit_sync_duration_seconds.
 func TestAuditSyncMetric(t *testing.T) {
 	t.Parallel()
-	net := agentweavetest.New(t, agentweavetest.Options{Config: func(_, yaml string) string {
-		return strings.Replace(yaml, "sync: none", "sync: every", 1)
+	net := agentweavetest.New(t, agentweavetest.Options{Config: func(_ string, cfg *agentweave.Config) {
+		cfg.Authorization.Audit.Sync = "every"
 	}})
 	net.Agent("search", search)
 	orch := net.Agent("orchestrator")
@@ -283,8 +272,8 @@ func TestPolicyRevisionMetricRemote(t *testing.T) {
 		_, _ = w.Write([]byte(`{"result":{"allow":true}}`))
 	}))
 	t.Cleanup(opa.Close)
-	net := agentweavetest.New(t, agentweavetest.Options{Config: func(_, yaml string) string {
-		return replaceLine(yaml, "  policy_dir: ", "  opa_endpoint: "+opa.URL)
+	net := agentweavetest.New(t, agentweavetest.Options{Config: func(_ string, cfg *agentweave.Config) {
+		cfg.Authorization.PolicyDir, cfg.Authorization.OPAEndpoint = "", opa.URL
 	}})
 	s := net.Agent("search", search)
 	want := map[string]float64{"revision=remote": 1}

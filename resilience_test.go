@@ -9,17 +9,19 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	agentweave "github.com/agentweave/agentweave-go"
 	"github.com/agentweave/agentweave-go/agentweavetest"
+	"github.com/agentweave/agentweave-go/config"
 	"github.com/agentweave/agentweave-go/resilience"
 )
 
 // breakerConfig: two failures open the breaker, 200ms later one probe may
 // close it; no retries, so each call is one attempt.
-func breakerConfig(_ string, yaml string) string {
-	return yaml + "transport:\n  circuit_breaker: {failure_threshold: 2, recovery_timeout: 200ms, success_threshold: 1}\n" +
-		"  retry: {max_attempts: 1}\n"
+func breakerConfig(_ string, cfg *agentweave.Config) {
+	cfg.Transport.CircuitBreaker = config.CircuitBreaker{FailureThreshold: 2, RecoveryTimeout: 200 * time.Millisecond, SuccessThreshold: 1}
+	cfg.Transport.Retry.MaxAttempts = 1
 }
 
 func TestBreakerOpensOnDeadPeerAndCloses(t *testing.T) {
@@ -127,11 +129,12 @@ func TestRetriesNeverRepeatASentMessage(t *testing.T) {
 	}
 	var runs atomic.Int32
 	arrived := make(chan struct{}, 1)
-	net := agentweavetest.New(t, agentweavetest.Options{Config: func(name, yaml string) string {
+	net := agentweavetest.New(t, agentweavetest.Options{Config: func(name string, cfg *agentweave.Config) {
 		if name == "shop" {
-			return yaml + "server: {public_urls: [\"https://" + front.Addr().String() + "\"]}\n"
+			cfg.Server.PublicURLs = []string{"https://" + front.Addr().String()}
+			return
 		}
-		return yaml + "transport:\n  retry: {max_attempts: 5, base_delay: 10ms, max_delay: 20ms}\n"
+		cfg.Transport.Retry = config.Retry{MaxAttempts: 5, BaseDelay: 10 * time.Millisecond, MaxDelay: 20 * time.Millisecond}
 	}})
 	shop := net.Agent("shop", agentweave.Capability{
 		Name: "charge", Description: "not idempotent: charges a card",
@@ -172,11 +175,12 @@ func TestRetriesNeverRepeatASentMessage(t *testing.T) {
 // at once with a message that says what happened.
 func TestRefusedAtHandshakeSaysSo(t *testing.T) {
 	t.Parallel()
-	net := agentweavetest.New(t, agentweavetest.Options{Config: func(name, yaml string) string {
+	net := agentweavetest.New(t, agentweavetest.Options{Config: func(name string, cfg *agentweave.Config) {
 		if name == "search" {
-			return yaml + "transport: {allowed_callers: [\"spiffe://example.org/agent/orchestrator/*\"]}\n"
+			cfg.Transport.AllowedCallers = []string{"spiffe://example.org/agent/orchestrator/*"}
+			return
 		}
-		return yaml + "transport: {retry: {max_attempts: 6, base_delay: 10ms, max_delay: 20ms}}\n"
+		cfg.Transport.Retry = config.Retry{MaxAttempts: 6, BaseDelay: 10 * time.Millisecond, MaxDelay: 20 * time.Millisecond}
 	}})
 	net.Agent("search", search)
 	intruder := net.Agent("intruder")

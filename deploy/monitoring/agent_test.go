@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -21,6 +22,7 @@ import (
 	agentweave "github.com/agentweave/agentweave-go"
 	"github.com/agentweave/agentweave-go/agentweavetest"
 	"github.com/agentweave/agentweave-go/authz"
+	"github.com/agentweave/agentweave-go/config"
 	"github.com/agentweave/agentweave-go/internal/harness"
 )
 
@@ -119,13 +121,12 @@ func scrapeDrivenAgent(t *testing.T) map[string]*dto.MetricFamily {
 	net := agentweavetest.New(t, agentweavetest.Options{
 		Policy:       scrapePolicy,
 		AgentOptions: []agentweave.Option{agentweave.WithLogger(slog.New(slog.DiscardHandler))},
-		Config: func(_ string, yaml string) string {
+		Config: func(_ string, cfg *agentweave.Config) {
 			// fsync every audit record (agentweave_audit_sync_duration_seconds
 			// observes each); one failure opens a breaker; no retries.
-			yaml = strings.Replace(yaml, "sync: none", "sync: every", 1)
-			return yaml + "transport:\n" +
-				"  circuit_breaker: {failure_threshold: 1, recovery_timeout: 1m, success_threshold: 1}\n" +
-				"  retry: {max_attempts: 1}\n"
+			cfg.Authorization.Audit.Sync = "every"
+			cfg.Transport.CircuitBreaker = config.CircuitBreaker{FailureThreshold: 1, RecoveryTimeout: time.Minute, SuccessThreshold: 1}
+			cfg.Transport.Retry.MaxAttempts = 1
 		},
 	})
 	echo := func(_ context.Context, req *agentweave.Request) (any, error) { return "ok", nil }
@@ -191,10 +192,6 @@ func scrape(t *testing.T, adminAddr string) map[string]*dto.MetricFamily {
 	return families
 }
 
-// policyDirKeys are the embedded-policy keys agentweavetest writes, which
-// TestOPASidecarBreakerIsExported replaces by an OPA endpoint.
-var policyDirKeys = regexp.MustCompile(`(?m)^  policy_dir: .*\n  reload_interval: .*\n`)
-
 // TestOPASidecarBreakerIsExported stops a real OPA server an agent decides
 // with (authorization.opa_endpoint, the chart's sidecar mode) until the
 // agent's OPA breaker opens, and requires a series of
@@ -213,13 +210,14 @@ func TestOPASidecarBreakerIsExported(t *testing.T) {
 	server := harness.StartOPA(t, policy) // skips, or fails under CI / AGENTWEAVE_REQUIRE_INFRA, without .bin/opa
 	net := agentweavetest.New(t, agentweavetest.Options{
 		AgentOptions: []agentweave.Option{agentweave.WithLogger(slog.New(slog.DiscardHandler))},
-		Config: func(_ string, yaml string) string {
-			out := policyDirKeys.ReplaceAllString(yaml, fmt.Sprintf("  opa_endpoint: %q\n  timeout: 300ms\n"+
-				"  circuit_breaker: {failure_threshold: 1, recovery_timeout: 1m, success_threshold: 1}\n", server.URL))
-			if out == yaml {
-				t.Fatalf("agentweavetest's configuration changed; cannot point it at OPA:\n%s", yaml)
+		Config: func(_ string, cfg *agentweave.Config) {
+			// The OPA server decides instead of the network's policy directory.
+			cfg.Authorization = config.Authorization{
+				OPAEndpoint:    server.URL,
+				Timeout:        300 * time.Millisecond,
+				CircuitBreaker: config.CircuitBreaker{FailureThreshold: 1, RecoveryTimeout: time.Minute, SuccessThreshold: 1},
+				Audit:          cfg.Authorization.Audit,
 			}
-			return out
 		},
 	})
 	net.Agent("search")

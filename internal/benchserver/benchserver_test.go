@@ -14,6 +14,10 @@ import (
 	"github.com/agentweave/agentweave-go/internal/loadgen"
 )
 
+// TestAgentConfig checks the YAML that AgentConfig writes for the bench
+// driver, which runs each variant as another process reading its
+// configuration file: the test is about that file loading, so it parses
+// YAML.
 func TestAgentConfig(t *testing.T) {
 	t.Parallel()
 	for _, v := range benchserver.Variants {

@@ -75,7 +75,7 @@ func TestOversizedBodies(t *testing.T) { //nolint:tparallel // subtests in turn:
 	cl := &countingListener{Listener: ln}
 	// The agent serves on cl (the network's own listener for it stays idle).
 	n := agentweavetest.New(t, agentweavetest.Options{
-		Config:       withConfig("server: {max_body_bytes: 65536}\n"),
+		Config:       func(_ string, cfg *agentweave.Config) { cfg.Server.MaxBodyBytes = limit },
 		AgentOptions: []agentweave.Option{agentweave.WithListener(cl)},
 	})
 	tg := newTargetIn(t, n)

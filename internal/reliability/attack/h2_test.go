@@ -209,7 +209,7 @@ func TestHTTP2Abuse(t *testing.T) { //nolint:tparallel // heap measurements
 	const maxGrowth = 64 << 20 // HeapInuse may grow this much, after GC
 
 	t.Run("rapid reset", func(t *testing.T) {
-		tg := newTarget(t, "")
+		tg := newTarget(t, nil)
 		stopCalls := background(t, tg)
 		before := heapInuse()
 		stopHeap := heapWatch()
@@ -285,7 +285,7 @@ func TestHTTP2Abuse(t *testing.T) { //nolint:tparallel // heap measurements
 		{"1000 headers of 128 bytes", many},
 	} {
 		t.Run("oversized header list/"+shape.name, func(t *testing.T) {
-			tg := newTarget(t, "")
+			tg := newTarget(t, nil)
 			stopCalls := background(t, tg)
 			h := dialH2(t, tg)
 			block := headerBlock(shape.headers...)
@@ -319,7 +319,7 @@ func TestHTTP2Abuse(t *testing.T) { //nolint:tparallel // heap measurements
 	}
 
 	t.Run("CONTINUATION flood", func(t *testing.T) {
-		tg := newTarget(t, "")
+		tg := newTarget(t, nil)
 		stopCalls := background(t, tg)
 		before := heapInuse()
 		stopHeap := heapWatch()

@@ -41,18 +41,13 @@ type target struct {
 	echoes atomic.Int64 // capability runs
 }
 
-// withConfig appends YAML to every agent's configuration.
-func withConfig(extra string) func(string, string) string {
-	return func(_, yaml string) string { return yaml + extra }
-}
-
-// newTarget starts a network and an agent "target" serving "echo" with
-// extra configuration YAML appended.
-func newTarget(t *testing.T, extra string) *target {
+// newTarget starts a network and an agent "target" serving "echo"; edit,
+// when not nil, changes every agent's configuration.
+func newTarget(t *testing.T, edit func(*agentweave.Config)) *target {
 	t.Helper()
 	opts := agentweavetest.Options{}
-	if extra != "" {
-		opts.Config = withConfig(extra)
+	if edit != nil {
+		opts.Config = func(_ string, cfg *agentweave.Config) { edit(cfg) }
 	}
 	return newTargetIn(t, agentweavetest.New(t, opts))
 }

@@ -26,7 +26,7 @@ import (
 // right reason, and nothing of it reaches the audit trail.
 func TestIdentityAttacks(t *testing.T) { //nolint:tparallel // subtests in turn: each reads the agent's counters
 	t.Parallel()
-	tg := newTarget(t, "")
+	tg := newTarget(t, nil)
 	ca := tg.net.CA()
 	// An attacker's identities use names no legitimate caller has, so the
 	// audit trail can be searched for them.

@@ -92,7 +92,7 @@ func pick(r *rand.Rand, s ...string) string { return s[r.IntN(len(s))] }
 // keeps serving.
 func TestMalformedJSONRPCFlood(t *testing.T) {
 	t.Parallel()
-	tg := newTarget(t, "")
+	tg := newTarget(t, nil)
 	hc := tg.httpClient(t, "fuzzer", false)
 	hc.Timeout = 10 * time.Second // a hang fails the request
 	total, workers := scale(10_000), 16

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
+	agentweave "github.com/agentweave/agentweave-go"
 	"github.com/agentweave/agentweave-go/observe"
 )
 
@@ -129,7 +130,9 @@ func awaitClose(c net.Conn, limit time.Duration) error {
 // every legitimate call must succeed.
 func TestSlowClientsAreCutOff(t *testing.T) {
 	t.Parallel()
-	tg := newTarget(t, fmt.Sprintf("server: {read_header_timeout: %v, idle_timeout: %v}\n", readHeaderTimeout, idleTimeout))
+	tg := newTarget(t, func(cfg *agentweave.Config) {
+		cfg.Server.ReadHeaderTimeout, cfg.Server.IdleTimeout = readHeaderTimeout, idleTimeout
+	})
 	caller := tg.caller(t, "legit")
 	if err := tg.call(t.Context(), caller); err != nil { // warm: card fetched, connection pooled
 		t.Fatalf("call before the attack: %v", err)

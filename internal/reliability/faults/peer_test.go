@@ -7,6 +7,7 @@ import (
 
 	agentweave "github.com/agentweave/agentweave-go"
 	"github.com/agentweave/agentweave-go/agentweavetest"
+	"github.com/agentweave/agentweave-go/config"
 	"github.com/agentweave/agentweave-go/observe"
 	"github.com/agentweave/agentweave-go/transport"
 )
@@ -18,11 +19,9 @@ import (
 //
 // Like the other timing-sensitive cases it does not run in parallel.
 func TestPeerKilledUnderLoad(t *testing.T) { //nolint:paralleltest,tparallel // timing-sensitive, see above
-	n := agentweavetest.New(t, agentweavetest.Options{Config: func(_, yaml string) string {
-		return yaml + `transport:
-  circuit_breaker: {failure_threshold: 3, recovery_timeout: 500ms, success_threshold: 1}
-  retry: {max_attempts: 1}
-`
+	n := agentweavetest.New(t, agentweavetest.Options{Config: func(_ string, cfg *agentweave.Config) {
+		cfg.Transport.CircuitBreaker = config.CircuitBreaker{FailureThreshold: 3, RecoveryTimeout: 500 * time.Millisecond, SuccessThreshold: 1}
+		cfg.Transport.Retry.MaxAttempts = 1
 	}})
 	echo := agentweave.Capability{Name: "echo", Description: "echo", Handler: func(_ context.Context, req *agentweave.Request) (any, error) {
 		var v any

@@ -136,8 +136,9 @@ func testSIGKILL(t *testing.T, store func(t *testing.T, dir string) string) {
 	durable := spiffeid.RequireFromString("spiffe://example.org/agent/durable/production")
 	port := freePort(t)
 	n := agentweavetest.New(t, agentweavetest.Options{
-		Config: func(_, yaml string) string {
-			return yaml + "transport:\n  circuit_breaker: {recovery_timeout: 200ms}\n  retry: {max_attempts: 1}\n"
+		Config: func(_ string, cfg *agentweave.Config) {
+			cfg.Transport.CircuitBreaker.RecoveryTimeout = 200 * time.Millisecond
+			cfg.Transport.Retry.MaxAttempts = 1
 		},
 		AgentOptions: []agentweave.Option{agentweave.WithResolver(client.StaticResolver{durable: fmt.Sprintf("https://127.0.0.1:%d", port)})},
 	})
@@ -166,6 +167,10 @@ func testSIGKILL(t *testing.T, store func(t *testing.T, dir string) string) {
 			t.Fatal(err)
 		}
 	}
+	// YAML on purpose: the child is another process and reads its
+	// configuration from a file with agentweave.LoadConfig, as a deployed
+	// agent does, so the loader path (static identity, the store named in
+	// the file) is part of what is killed and restarted.
 	config := filepath.Join(dir, "durable.yaml")
 	yaml := fmt.Sprintf(`agent: {name: durable, trust_domain: example.org, environment: development}
 identity:

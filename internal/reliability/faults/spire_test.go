@@ -2,7 +2,6 @@ package faults_test
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -34,8 +33,9 @@ type spirePair struct {
 
 // startSPIREPair starts SPIRE, registers both agents with the given X.509
 // SVID TTL and starts them with agentweave.New from a configuration whose
-// identity.spiffe_endpoint is the SPIRE agent's socket.
-func startSPIREPair(t *testing.T, ttl time.Duration, extraYAML string) *spirePair {
+// identity.spiffe_endpoint is the SPIRE agent's socket; edit, when not nil,
+// changes both configurations.
+func startSPIREPair(t *testing.T, ttl time.Duration, edit func(*agentweave.Config)) *spirePair {
 	t.Helper()
 	s := harness.StartSPIRE(t, harness.SPIREOptions{})
 	p := &spirePair{
@@ -67,15 +67,16 @@ func startSPIREPair(t *testing.T, ttl time.Duration, extraYAML string) *spirePai
 		t.Fatal(err)
 	}
 	start := func(name string, id spiffeid.ID, resolver client.Resolver) *agentweave.Agent {
-		yaml := fmt.Sprintf(`agent: {name: %s, trust_domain: example.org, environment: production}
-identity: {spiffe_endpoint: %q, spiffe_id: %q, start_timeout: 30s}
-authorization:
-  policy_dir: %q
-  audit: {destination: %q, sync: none}
-`, name, s.WorkloadAddr(), id, policy, filepath.Join(dir, name+".audit.log")) + extraYAML
-		cfg, err := config.Parse([]byte(yaml), name+".yaml", nil)
-		if err != nil {
-			t.Fatal(err)
+		cfg := &agentweave.Config{
+			Agent:    config.Agent{Name: name, TrustDomain: "example.org", Environment: config.Production},
+			Identity: config.Identity{SPIFFEEndpoint: s.WorkloadAddr(), SPIFFEID: id.String(), StartTimeout: 30 * time.Second},
+			Authorization: config.Authorization{
+				PolicyDir: policy,
+				Audit:     config.Audit{Destination: filepath.Join(dir, name+".audit.log"), Sync: "none"},
+			},
+		}
+		if edit != nil {
+			edit(cfg)
 		}
 		ln, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
 		if err != nil {
@@ -151,7 +152,7 @@ func TestRotationUnderLoad(t *testing.T) { //nolint:paralleltest,tparallel // ti
 	if soak() {
 		rate, length, wantRot = 320, 70*time.Second, 3
 	}
-	p := startSPIREPair(t, ttl, "")
+	p := startSPIREPair(t, ttl, nil)
 	if _, err := p.call()(t.Context()); err != nil {
 		t.Fatalf("first call: %v", err)
 	}
@@ -197,7 +198,7 @@ func TestSPIREAgentKilledUnderLoad(t *testing.T) { //nolint:paralleltest,tparall
 	}
 	// A short breaker recovery so the measured recovery is identity's,
 	// not the breaker's 30s default.
-	p := startSPIREPair(t, ttl, "transport:\n  circuit_breaker: {recovery_timeout: 1s}\n")
+	p := startSPIREPair(t, ttl, func(cfg *agentweave.Config) { cfg.Transport.CircuitBreaker.RecoveryTimeout = time.Second })
 	if _, err := p.call()(t.Context()); err != nil {
 		t.Fatalf("first call: %v", err)
 	}
