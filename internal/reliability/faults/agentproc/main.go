@@ -16,7 +16,8 @@ import (
 	"time"
 
 	agentweave "github.com/agentweave/agentweave-go"
-	_ "github.com/agentweave/agentweave-go/a2a/taskstore/sqlite" // tasks.store: sqlite
+	_ "github.com/agentweave/agentweave-go/a2a/taskstore/postgres" // tasks.store: postgres
+	_ "github.com/agentweave/agentweave-go/a2a/taskstore/sqlite"   // tasks.store: sqlite
 )
 
 type work struct {
