@@ -43,7 +43,10 @@
 // [NewHandler] mounts the engine behind a2a-go's bindings with AgentWeave's
 // fixes at the boundary: A2A-Version negotiation (1.0; 0.3 when the header
 // is missing; VersionNotSupportedError otherwise), a body limit enforced
-// before parsing, and an agent card ([BuildCard]) with ETag and
+// before parsing, requests read as ProtoJSON (1.0: a field's proto name,
+// such as "task_id", is accepted next to its JSON name "taskId", in
+// JSON-RPC params, HTTP+JSON bodies and query parameters; answers use the
+// JSON names), and an agent card ([BuildCard]) with ETag, Last-Modified and
 // Cache-Control. Serve it with transport.Server, which authenticates every
 // caller by mTLS.
 package a2a

@@ -22,35 +22,45 @@ import (
 //   - a batch (a body starting with '[') gets InvalidRequest: one request
 //     per HTTP request keeps every call authorized, audited and bounded on
 //     its own (a2a-go answers InvalidParams, which misleads the client);
+//   - with ProtoJSON set (A2A 1.0), the proto field names in the params
+//     ("task_id", "history_length", …) are rewritten to the JSON names
+//     a2a-go reads (wire.Object.CamelCase): A2A's JSON is ProtoJSON, whose
+//     parsers accept both, and a2a-go would skip them in silence;
 //   - an envelope whose jsonrpc, method or whole body has the wrong JSON
 //     type gets InvalidRequest, as JSON-RPC 2.0 says (a2a-go answers
 //     InvalidParams: the parameters were never looked at);
-//   - with fast set (A2A 1.0), SendMessage, the call every capability
+//   - with Handler set (A2A 1.0), SendMessage, the call every capability
 //     invocation makes, is decoded and answered in one pass each, without
 //     the binding: it decodes the envelope, then the parameters, then every
 //     part and role again through their UnmarshalJSON methods, and encodes
 //     each nested type into an intermediate slice that the enclosing encoder
 //     scans again. Everything the fast path is not sure to decode exactly as
-//     the binding would (another method, a duplicate, escaped or non-ASCII
-//     object key, a part with no or two contents, …) goes to the binding
-//     unchanged, so its answers and errors stay a2a-go's. FuzzSendDecoding
-//     checks that whatever the fast path accepts, the binding accepts too and
-//     decodes to an equal request; errors are written by the binding itself
-//     (errorOnly).
+//     the binding would (another method, a key it does not know, a
+//     duplicate, escaped or non-ASCII object key, a part with no or two
+//     contents, …) goes to the binding unchanged, so its answers and errors
+//     stay a2a-go's. FuzzSendDecoding checks that whatever the fast path
+//     accepts, the binding accepts too and decodes to an equal request;
+//     errors are written by the binding itself (errorOnly).
 type rpcFront struct {
-	rh   a2asrv.RequestHandler // nil: no fast path
-	next http.Handler          // a2a-go's JSON-RPC binding
-	errs http.Handler          // a2a-go's JSON-RPC binding over errorOnly
+	rh        a2asrv.RequestHandler // nil: no fast path
+	protoJSON bool
+	next      http.Handler // a2a-go's JSON-RPC binding
+	errs      http.Handler // a2a-go's JSON-RPC binding over errorOnly
 }
 
-// NewFront puts the fast path and the envelope checks in front of next, a2a-go's
-// JSON-RPC binding over rh; fast enables the SendMessage fast path (A2A 1.0).
-func NewFront(rh a2asrv.RequestHandler, next http.Handler, fast bool) http.Handler {
-	f := &rpcFront{next: next}
-	if fast {
-		f.rh, f.errs = rh, a2asrv.NewJSONRPCHandler(errorOnly{})
-	}
-	return f
+// Options configure a front.
+type Options struct {
+	// Handler, if set, answers SendMessage on the fast path (A2A 1.0).
+	Handler a2asrv.RequestHandler
+	// ProtoJSON accepts the proto field names of A2A 1.0's requests in
+	// the params, next to the JSON names.
+	ProtoJSON bool
+}
+
+// NewFront puts the envelope checks, and the fast path and ProtoJSON names
+// as opts say, in front of next, a2a-go's JSON-RPC binding.
+func NewFront(next http.Handler, opts Options) http.Handler {
+	return &rpcFront{rh: opts.Handler, protoJSON: opts.ProtoJSON, next: next, errs: a2asrv.NewJSONRPCHandler(errorOnly{})}
 }
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -81,6 +91,12 @@ func (f *rpcFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if isBatch(body) {
 			writeRPCError(w, codeInvalidRequest, "batch requests are not supported: send one JSON-RPC request per HTTP request")
 			return
+		}
+		if f.protoJSON {
+			var ok bool
+			if body, ok = f.camelCase(w, r, body); !ok {
+				return
+			}
 		}
 		if f.rh != nil {
 			if req, id, ok := decodeSend(body); ok {
@@ -118,6 +134,32 @@ func (f *rpcFront) send(w http.ResponseWriter, r *http.Request, req *a2acore.Sen
 		return
 	}
 	_, _ = w.Write(out)
+}
+
+// camelCase rewrites the proto field names in the params of a valid A2A
+// request to their JSON names. It returns false when it answered: a field
+// given by both names is InvalidParams, as ProtoJSON refuses it.
+func (f *rpcFront) camelCase(w http.ResponseWriter, r *http.Request, body []byte) ([]byte, bool) {
+	if !wire.MayNeedCamelCase(body) || !json.Valid(body) {
+		return body, true
+	}
+	var env struct {
+		Method string `json:"method"`
+		ID     any    `json:"id"`
+	}
+	if json.Unmarshal(body, &env) != nil {
+		return body, true // the envelope's own problem, answered below
+	}
+	o := wire.Params(env.Method)
+	if o == nil {
+		return body, true
+	}
+	out, err := o.CamelCaseParams(body)
+	if err != nil {
+		f.writeError(w, r, env.ID, a2acore.NewError(a2acore.ErrInvalidParams, err.Error()))
+		return nil, false
+	}
+	return out, true
 }
 
 // isBatch reports whether body's first non-space byte is '['.
