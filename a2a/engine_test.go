@@ -396,7 +396,7 @@ func TestAgentCard(t *testing.T) {
 	if _, ok := card.SecuritySchemes[a2a.MTLSSchemeName].(a2acore.MutualTLSSecurityScheme); !ok || len(card.SecurityRequirements) != 1 {
 		t.Errorf("security = %+v / %+v, want mTLS declared and required", card.SecuritySchemes, card.SecurityRequirements)
 	}
-	if len(card.SupportedInterfaces) != 4 || card.SupportedInterfaces[0].URL != e.Base {
+	if len(card.SupportedInterfaces) != 6 || card.SupportedInterfaces[0].URL != e.Base { // 3 bindings × 2 versions (TestCardBindings)
 		t.Errorf("interfaces = %+v", card.SupportedInterfaces)
 	}
 }

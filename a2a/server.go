@@ -18,7 +18,7 @@ import (
 	"github.com/a2aproject/a2a-go/v2/a2acompat/a2av0"
 	"github.com/a2aproject/a2a-go/v2/a2asrv"
 	"github.com/agentweave/agentweave-go/a2a/internal/jsonrpc"
-	"github.com/agentweave/agentweave-go/a2a/internal/wire"
+	"google.golang.org/grpc"
 )
 
 // CardPath is where the agent card is served.
@@ -43,13 +43,20 @@ type HandlerOptions struct {
 	CardModified time.Time
 }
 
-// NewHandler serves the engine over A2A's JSON-RPC binding (POST /) and
-// HTTP+JSON binding (the other paths), and the agent card at [CardPath].
+// NewHandler serves the engine over A2A's JSON-RPC binding (POST /),
+// HTTP+JSON binding (the other paths) and gRPC binding (requests with
+// Content-Type application/grpc, on the same port: see grpc.go), and the
+// agent card at [CardPath]. It serves the bindings the card declares
+// (CardOptions.Bindings); a request for another gets 404, or UNIMPLEMENTED
+// over gRPC.
 //
 // Versions: requests with A2A-Version 1.0 (header or query parameter) get
 // the 1.0 bindings; requests without one are 0.3 clients, as the spec says,
 // and get a2a-go's 0.3 compatibility bindings (REST under /v1); any other
 // version gets VersionNotSupportedError in the binding's own error format.
+// Over gRPC the version is the a2a-version metadata, and the service
+// called must match it (lf.a2a.v1 serves 1.0, a2a.v1 0.3). Request bodies,
+// gRPC messages included, are bounded by MaxBodyBytes.
 // It expects to run behind [transport.Server], which puts the caller's
 // verified SPIFFE ID in the request context.
 func NewHandler(e *Engine, card *a2acore.AgentCard, opts HandlerOptions) (http.Handler, error) {
@@ -83,17 +90,21 @@ func NewHandler(e *Engine, card *a2acore.AgentCard, opts HandlerOptions) (http.H
 	reject := versionRejecter{}
 	rh := e.requestHandler()
 	h := &handler{
+		bindings: declared(card),
 		card:     newCardBytes(cardJSON),
 		compat:   compat,
 		cacheCtl: "max-age=" + strconv.Itoa(int(maxAge.Seconds())),
 		modified: modified.UTC().Truncate(time.Second),
 		limit:    limit,
 		rpc: map[string]http.Handler{
-			"1.0": jsonrpc.NewFront(a2asrv.NewJSONRPCHandler(rh, ka), jsonrpc.Options{Handler: rh, ProtoJSON: true}),
-			"0.3": jsonrpc.NewFront(a2av0.NewJSONRPCHandler(rh, ka), jsonrpc.Options{}),
-			"":    jsonrpc.NewFront(a2asrv.NewJSONRPCHandler(reject), jsonrpc.Options{}),
+			"1.0": jsonrpc.NewFront(rh, a2asrv.NewJSONRPCHandler(rh, ka), true),
+			"0.3": jsonrpc.NewFront(rh, a2av0.NewJSONRPCHandler(rh, ka), false),
+			"":    jsonrpc.NewFront(nil, a2asrv.NewJSONRPCHandler(reject), false),
 		},
 		rest: map[string]http.Handler{"1.0": a2asrv.NewRESTHandler(rh, ka), "0.3": a2av0.NewRESTHandler(rh, ka), "": a2asrv.NewRESTHandler(reject)},
+	}
+	if h.bindings.grpc {
+		h.grpc = newGRPCServer(rh, limit)
 	}
 	return h, nil
 }
@@ -106,6 +117,8 @@ type handler struct {
 	limit    int64
 	rpc      map[string]http.Handler // by served version; "" rejects
 	rest     map[string]http.Handler
+	bindings bindingSet   // what the card declares
+	grpc     *grpc.Server // nil unless the card declares gRPC
 }
 
 // cardBytes is an encoded card and its entity tag.
@@ -124,6 +137,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveCard(w, r)
 		return
 	}
+	if h.route(w, r) {
+		return
+	}
 	if r.ContentLength > h.limit {
 		http.Error(w, fmt.Sprintf("request body of %d bytes is larger than the limit of %d bytes", r.ContentLength, h.limit), http.StatusRequestEntityTooLarge)
 		return
@@ -134,120 +150,26 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.rpc[v].ServeHTTP(w, r)
 		return
 	}
-	var schema *wire.Object
-	if v == "1.0" {
-		schema = restSchema(r.Method, r.URL.Path)
-	}
-	if r.ContentLength < 0 || (schema != nil && r.Method == http.MethodPost) {
-		body, ok := readWhole(w, r)
-		if !ok || !protoJSONBody(w, r, schema, body) {
-			return
-		}
-	}
-	if schema != nil && r.Method == http.MethodGet && !protoJSONQuery(w, r, schema) {
+	if r.ContentLength < 0 && !readWhole(w, r) {
 		return
 	}
 	h.rest[v].ServeHTTP(w, r)
 }
 
-// readWhole reads the body before the HTTP+JSON binding sees it, so that
-// one over the limit gets 413 (the binding answers 400 ParseError when its
-// decoder hits the limit); the binding then reads the bytes read here. It
-// returns them (nil after a read error), and false when it answered.
-func readWhole(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+// readWhole reads a body of unannounced length before the HTTP+JSON
+// binding sees it, so that one over the limit gets 413 (the binding
+// answers 400 ParseError when its decoder hits the limit); the binding
+// then reads the bytes read here. It returns false when it answered.
+func readWhole(w http.ResponseWriter, r *http.Request) bool {
 	var buf bytes.Buffer
 	_, err := buf.ReadFrom(r.Body)
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
 		http.Error(w, fmt.Sprintf("request body is larger than the limit of %d bytes", tooBig.Limit), http.StatusRequestEntityTooLarge)
-		return nil, false
+		return false
 	}
 	jsonrpc.Replay(r, buf.Bytes(), err)
-	if err != nil {
-		return nil, true
-	}
-	return buf.Bytes(), true
-}
-
-// restSchema is the request message an A2A 1.0 HTTP+JSON request carries
-// in its body (POST) or query (GET), as the proto's HTTP rules place them
-// (a2a.proto, google.api.http); nil for requests that carry none but a
-// path's IDs.
-func restSchema(method, path string) *wire.Object {
-	task, isTask := strings.CutPrefix(path, "/tasks/")
-	switch {
-	case method == http.MethodPost && (path == "/message:send" || path == "/message:stream"):
-		return wire.SendMessageRequest
-	case method == http.MethodGet && path == "/tasks":
-		return wire.ListTasksRequest
-	case !isTask:
-		return nil
-	case strings.HasSuffix(task, "/pushNotificationConfigs"):
-		if method == http.MethodPost {
-			return wire.TaskPushNotificationConfig
-		}
-		return wire.ListTaskPushNotificationConfigsRequest
-	case method == http.MethodPost && strings.HasSuffix(task, ":cancel"):
-		return wire.CancelTaskRequest
-	case method == http.MethodGet && !strings.Contains(task, "/") && !strings.HasSuffix(task, ":subscribe"):
-		return wire.GetTaskRequest
-	}
-	return nil
-}
-
-// protoJSONBody has the binding read schema's proto field names in body
-// as their JSON names (A2A's JSON is ProtoJSON, whose parsers accept both;
-// a2a-go's skip the proto names). It returns false when it answered: a
-// field given under both names is InvalidParams.
-func protoJSONBody(w http.ResponseWriter, r *http.Request, schema *wire.Object, body []byte) bool {
-	if schema == nil || body == nil || !wire.MayNeedCamelCase(body) {
-		return true
-	}
-	out, err := schema.CamelCase(body)
-	if err != nil {
-		writeRESTError(w, r, a2acore.NewError(a2acore.ErrInvalidParams, err.Error()))
-		return false
-	}
-	jsonrpc.Replay(r, out, nil)
-	r.ContentLength = int64(len(out))
 	return true
-}
-
-// protoJSONQuery does for a GET request's query what protoJSONBody does
-// for a body.
-func protoJSONQuery(w http.ResponseWriter, r *http.Request, schema *wire.Object) bool {
-	if !strings.Contains(r.URL.RawQuery, "_") && !strings.Contains(r.URL.RawQuery, "%") {
-		return true
-	}
-	q := r.URL.Query()
-	changed, err := schema.CamelCaseQuery(q)
-	if err != nil {
-		writeRESTError(w, r, a2acore.NewError(a2acore.ErrInvalidParams, err.Error()))
-		return false
-	}
-	if changed {
-		r.URL.RawQuery = q.Encode()
-	}
-	return true
-}
-
-// restErrors is a2a-go's HTTP+JSON binding over a handler that answers
-// with the error in the request's context: writeRESTError has it write an
-// error exactly as it writes its own (status, google.rpc.Status body).
-var restErrors = a2asrv.NewRESTHandler(failing{})
-
-type failKey struct{}
-
-type failing struct{ a2asrv.RequestHandler }
-
-func (failing) GetExtendedAgentCard(ctx context.Context, _ *a2acore.GetExtendedAgentCardRequest) (*a2acore.AgentCard, error) {
-	return nil, ctx.Value(failKey{}).(error)
-}
-
-func writeRESTError(w http.ResponseWriter, r *http.Request, err error) {
-	req := r.Clone(context.WithValue(r.Context(), failKey{}, err))
-	req.Method, req.URL, req.Body, req.ContentLength = http.MethodGet, &url.URL{Path: "/extendedAgentCard"}, http.NoBody, 0
-	restErrors.ServeHTTP(w, req)
 }
 
 // requestedVersion is the A2A-Version of the request: header first, then
@@ -392,14 +314,20 @@ type CardOptions struct {
 	// PushNotifications declares push notification support (set it to
 	// Engine.PushEnabled()).
 	PushNotifications bool
+	// Bindings are the protocol bindings declared, in order of preference
+	// (each URL lists them in this order, 1.0 first, then 0.3).
+	// [NewHandler] serves exactly these. gRPC is listed only at URLs
+	// without a path: gRPC calls go to the host's root. Default:
+	// [DefaultBindings], JSON-RPC, HTTP+JSON, gRPC.
+	Bindings []a2acore.TransportProtocol
 }
 
 // MTLSSchemeName names the card's security scheme.
 const MTLSSchemeName a2acore.SecuritySchemeName = "mtls"
 
-// BuildCard makes the agent card: one skill per capability, the JSON-RPC
-// and HTTP+JSON interfaces (1.0 and 0.3) at every URL, streaming on, and
-// mutual TLS declared as the one required security scheme.
+// BuildCard makes the agent card: one skill per capability, the interfaces
+// of every binding (1.0 and 0.3) at every URL, streaming on, and mutual TLS
+// declared as the one required security scheme.
 func BuildCard(opts CardOptions, caps []Capability) (*a2acore.AgentCard, error) {
 	var errs []error
 	if strings.TrimSpace(opts.Name) == "" {
@@ -435,6 +363,13 @@ func BuildCard(opts CardOptions, caps []Capability) (*a2acore.AgentCard, error) 
 	if card.Version == "" {
 		card.Version = "0.0.0"
 	}
+	bindings := opts.Bindings
+	if len(bindings) == 0 {
+		bindings = DefaultBindings()
+	}
+	if err := checkBindings(bindings); err != nil {
+		errs = append(errs, err)
+	}
 	for _, raw := range opts.URLs {
 		u, err := url.Parse(raw)
 		if err != nil || u.Scheme != "https" || u.Host == "" {
@@ -442,9 +377,12 @@ func BuildCard(opts CardOptions, caps []Capability) (*a2acore.AgentCard, error) 
 			continue
 		}
 		for _, v := range []a2acore.ProtocolVersion{a2acore.Version, a2av0.Version} {
-			card.SupportedInterfaces = append(card.SupportedInterfaces,
-				&a2acore.AgentInterface{URL: raw, ProtocolBinding: a2acore.TransportProtocolJSONRPC, ProtocolVersion: v},
-				&a2acore.AgentInterface{URL: raw, ProtocolBinding: a2acore.TransportProtocolHTTPJSON, ProtocolVersion: v})
+			for _, b := range bindings {
+				if b == a2acore.TransportProtocolGRPC && grpcURL(raw) != nil {
+					continue
+				}
+				card.SupportedInterfaces = append(card.SupportedInterfaces, &a2acore.AgentInterface{URL: raw, ProtocolBinding: b, ProtocolVersion: v})
+			}
 		}
 	}
 	for _, c := range caps {

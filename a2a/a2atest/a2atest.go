@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"testing"
 
+	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/agentweave/agentweave-go/a2a"
@@ -38,6 +39,9 @@ type Options struct {
 	Wrap func(http.Handler) http.Handler
 	// Server configures the transport.
 	Server transport.ServerOptions
+	// Bindings are the protocol bindings the agent declares and serves
+	// (a2a.CardOptions.Bindings). Default: JSON-RPC, HTTP+JSON and gRPC.
+	Bindings []a2acore.TransportProtocol
 }
 
 // Agent is a running test agent.
@@ -75,7 +79,7 @@ func Serve(tb testing.TB, src identity.Source, opts Options) *Agent {
 		tb.Fatalf("a2atest: %v", err)
 	}
 	url := "https://" + ln.Addr().String()
-	card, err := a2a.BuildCard(a2a.CardOptions{Name: opts.Name, Description: opts.Description, URLs: []string{url}, PushNotifications: engine.PushEnabled()}, engine.Capabilities())
+	card, err := a2a.BuildCard(a2a.CardOptions{Name: opts.Name, Description: opts.Description, URLs: []string{url}, PushNotifications: engine.PushEnabled(), Bindings: opts.Bindings}, engine.Capabilities())
 	if err != nil {
 		tb.Fatalf("a2atest: %v", err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"google.golang.org/grpc"
 
 	"github.com/agentweave/agentweave-go/a2a"
 	"github.com/agentweave/agentweave-go/authz"
@@ -30,8 +31,14 @@ type Options struct {
 	// Transport configures the mTLS connections.
 	Transport transport.ClientOptions
 	// Bindings orders the protocol bindings to use when a card offers
-	// several of the same protocol version. Default: the card's order.
+	// several of the same protocol version, e.g.
+	// {a2acore.TransportProtocolGRPC} to prefer gRPC where a peer offers
+	// it. Default: the card's order.
 	Bindings []a2acore.TransportProtocol
+	// GRPCDialOptions are added to the options of every gRPC connection
+	// (see [GRPCDialOptions]), e.g. interceptors that propagate trace
+	// context, as WrapTransport does for HTTP.
+	GRPCDialOptions []grpc.DialOption
 	// Enforcer authorizes every outbound operation before any network I/O
 	// (required: authz.AllowAll() in development).
 	Enforcer *authz.Enforcer
@@ -195,17 +202,21 @@ func (c *Client) fresh(target spiffeid.ID) *Peer {
 	return p
 }
 
-// Close closes idle connections to every peer.
+// Close closes idle HTTP connections and the gRPC connections to every
+// peer (gRPC calls in flight fail). The client stays usable: later calls
+// connect again.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	var errs []error
 	for _, p := range c.peers {
 		p.http.CloseIdleConnections()
 		if ci, ok := p.http.Transport.(interface{ CloseIdleConnections() }); ok {
 			ci.CloseIdleConnections()
 		}
+		errs = append(errs, p.closeGRPC())
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // maxCardBytes bounds a fetched agent card.

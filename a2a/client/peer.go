@@ -34,6 +34,8 @@ type Peer struct {
 	etag    string
 	fetched time.Time
 	a2a     *a2aclient.Client
+
+	grpc grpcConns // dialed at the first gRPC call (grpc.go)
 }
 
 const maxCardBytes = 1 << 20
@@ -86,7 +88,7 @@ func (p *Peer) refresh(ctx context.Context) error {
 	}
 	hc := &http.Client{Transport: mediaTypes{p.http.Transport}}
 	ac, err := a2aclient.NewFromCard(ctx, card, a2aclient.WithConfig(a2aclient.Config{PreferredTransports: p.bindings}),
-		a2aclient.WithJSONRPCTransport(hc), a2aclient.WithRESTTransport(hc))
+		a2aclient.WithJSONRPCTransport(hc), a2aclient.WithRESTTransport(hc), p.grpcTransport())
 	if err != nil {
 		return fmt.Errorf("a2a: agent card of %s: %w", p.ID, err)
 	}

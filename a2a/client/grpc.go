@@ -1,0 +1,205 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"sync"
+	"time"
+
+	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
+	"github.com/a2aproject/a2a-go/v2/a2aclient"
+	a2agrpc "github.com/a2aproject/a2a-go/v2/a2agrpc/v1"
+	a2apb "github.com/a2aproject/a2a-go/v2/a2apb/v1"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/resolver"
+
+	"github.com/agentweave/agentweave-go/identity"
+	"github.com/agentweave/agentweave-go/transport"
+)
+
+// A peer's gRPC interface (A2A §10) is called with a2a-go's gRPC
+// transport over a grpc.ClientConn of the peer's own, dialed at the first
+// gRPC call and kept across card refreshes: its TLS config is the one
+// transport.ClientTLSConfig builds for HTTP (the SVID read at every
+// handshake, the server accepted only with the target's SPIFFE ID, no
+// session resumption, the same minimum TLS version).
+
+// GRPCResolver returns a gRPC name resolver for the URLs agent cards give
+// gRPC interfaces: https://host[:port] (A2A §4.4.6; the port defaults to
+// 443, a path is ignored). grpc.NewClient knows no "https" scheme by
+// itself; with this resolver, a2a-go's own gRPC transport dials a card's
+// gRPC interface as it is written:
+//
+//	a2agrpc.WithGRPCTransport(
+//		grpc.WithResolvers(client.GRPCResolver()),
+//		grpc.WithTransportCredentials(creds), // e.g. go-spiffe's grpccredentials.MTLSClientCredentials
+//	)
+//
+// The host name is resolved at each connection attempt, as net/http does.
+func GRPCResolver() resolver.Builder { return httpsResolver{} }
+
+type httpsResolver struct{}
+
+var (
+	_ resolver.Builder            = httpsResolver{}
+	_ resolver.AuthorityOverrider = httpsResolver{}
+)
+
+func (httpsResolver) Scheme() string { return "https" }
+
+func (httpsResolver) Build(t resolver.Target, cc resolver.ClientConn, _ resolver.BuildOptions) (resolver.Resolver, error) {
+	addr, err := hostPort(&t.URL)
+	if err != nil {
+		return nil, err
+	}
+	if err := cc.UpdateState(resolver.State{Addresses: []resolver.Address{{Addr: addr}}}); err != nil {
+		return nil, fmt.Errorf("a2a: gRPC address %s: %w", addr, err)
+	}
+	return fixedAddress{}, nil
+}
+
+// OverrideAuthority makes the :authority (and TLS server name) the URL's
+// host and port, not its path.
+func (httpsResolver) OverrideAuthority(t resolver.Target) string {
+	addr, _ := hostPort(&t.URL)
+	return addr
+}
+
+// fixedAddress is a resolver whose one address never changes.
+type fixedAddress struct{}
+
+func (fixedAddress) ResolveNow(resolver.ResolveNowOptions) {}
+func (fixedAddress) Close()                                {}
+
+// hostPort is the host:port of an https URL, 443 by default.
+func hostPort(u *url.URL) (string, error) {
+	if u.Scheme != "https" || u.Hostname() == "" {
+		return "", fmt.Errorf("a2a: gRPC URL %q is not an absolute https URL", u.Redacted())
+	}
+	port := u.Port()
+	if port == "" {
+		port = "443"
+	}
+	return net.JoinHostPort(u.Hostname(), port), nil
+}
+
+// GRPCDialOptions returns the options that dial an A2A agent's gRPC
+// interface over AgentWeave's mutual TLS: src's SVID presented, only a
+// server whose SVID server accepts, card URLs (https://host:port) resolved
+// by [GRPCResolver]. Pass them to a2a-go's gRPC transport to call agents
+// with a2a-go's client directly; [Client] uses them itself when a card's
+// gRPC interface is chosen (Options.Bindings).
+func GRPCDialOptions(src identity.Source, server spiffeid.Matcher, opts transport.ClientOptions) ([]grpc.DialOption, error) {
+	cfg, err := transport.ClientTLSConfig(src, server, opts.TLSOptions)
+	if err != nil {
+		return nil, err
+	}
+	connect := orDuration(opts.DialTimeout, transport.DefaultDialTimeout) + orDuration(opts.HandshakeTimeout, transport.DefaultHandshakeTimeout)
+	return []grpc.DialOption{
+		grpc.WithResolvers(httpsResolver{}),
+		grpc.WithTransportCredentials(credentials.NewTLS(cfg)),
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.DefaultConfig, MinConnectTimeout: connect}),
+		grpc.WithIdleTimeout(orDuration(opts.IdleConnTimeout, transport.DefaultIdleConnTimeout)),
+	}, nil
+}
+
+func orDuration(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// grpcConns are a peer's gRPC connections, by card URL.
+type grpcConns struct {
+	mu    sync.Mutex
+	conns map[string]*grpc.ClientConn
+}
+
+// grpcTransport is the a2a-go transport factory for the peer's gRPC
+// interface (A2A 1.0).
+func (p *Peer) grpcTransport() a2aclient.FactoryOption {
+	return a2aclient.WithTransport(a2acore.TransportProtocolGRPC, a2aclient.TransportFactoryFn(
+		func(_ context.Context, _ *a2acore.AgentCard, iface *a2acore.AgentInterface) (a2aclient.Transport, error) {
+			if _, err := url.Parse(iface.URL); err != nil {
+				return nil, fmt.Errorf("a2a: gRPC interface %q of %s: %w", iface.URL, p.ID, err)
+			}
+			// The connection is the peer's, looked up at each call: the
+			// transport's Destroy leaves it open, and Client.Close may
+			// close it without breaking this transport.
+			return a2agrpc.NewGRPCTransportFromClient(a2apb.NewA2AServiceClient(peerConn{p, iface.URL})), nil
+		}))
+}
+
+// peerConn is a peer's gRPC connection to one URL, (re)dialed when a call
+// needs it.
+type peerConn struct {
+	p   *Peer
+	url string
+}
+
+var _ grpc.ClientConnInterface = peerConn{}
+
+func (c peerConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
+	conn, err := c.p.grpcConn(c.url)
+	if err != nil {
+		return err
+	}
+	return conn.Invoke(ctx, method, args, reply, opts...)
+}
+
+func (c peerConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	conn, err := c.p.grpcConn(c.url)
+	if err != nil {
+		return nil, err
+	}
+	return conn.NewStream(ctx, desc, method, opts...)
+}
+
+// grpcConn returns the peer's connection to rawURL, creating it (no I/O
+// yet: grpc connects at the first call) if needed.
+func (p *Peer) grpcConn(rawURL string) (*grpc.ClientConn, error) {
+	g := &p.grpc
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if c, ok := g.conns[rawURL]; ok {
+		return c, nil
+	}
+	c := p.client
+	opts, err := GRPCDialOptions(c.src, spiffeid.MatchID(p.ID), c.opts.Transport)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := grpc.NewClient(rawURL, append(opts, c.opts.GRPCDialOptions...)...)
+	if err != nil {
+		return nil, fmt.Errorf("a2a: gRPC interface %s of %s: %w", rawURL, p.ID, err)
+	}
+	if g.conns == nil {
+		g.conns = map[string]*grpc.ClientConn{}
+	}
+	g.conns[rawURL] = conn
+	return conn, nil
+}
+
+// closeGRPC closes the peer's gRPC connections. Calls in flight on them
+// fail; later calls dial again.
+func (p *Peer) closeGRPC() error {
+	g := &p.grpc
+	g.mu.Lock()
+	conns := g.conns
+	g.conns = nil
+	g.mu.Unlock()
+	var errs []error
+	for u, c := range conns {
+		if err := c.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("a2a: close gRPC connection to %s: %w", u, err))
+		}
+	}
+	return errors.Join(errs...)
+}

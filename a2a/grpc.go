@@ -1,0 +1,291 @@
+package a2a
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
+	a2agrpcv0 "github.com/a2aproject/a2a-go/v2/a2agrpc/v0"
+	a2agrpc "github.com/a2aproject/a2a-go/v2/a2agrpc/v1"
+	"github.com/a2aproject/a2a-go/v2/a2asrv"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+// The gRPC binding (A2A §10) is served by [NewHandler] on the same port,
+// and over the same mutual TLS, as the JSON bindings: a request whose
+// Content-Type is application/grpc (or application/grpc+proto, …) goes to
+// a grpc.Server through its ServeHTTP method, everything else to the
+// JSON-RPC and HTTP+JSON bindings.
+//
+// Why one port rather than grpc.Server.Serve on a listener of its own:
+//
+//   - One TLS policy. transport.Server already verifies the client's SVID at
+//     the handshake (allowed callers, trust domains, no session tickets, TLS
+//     1.3), closes connections when a certificate expires, counts refused
+//     handshakes and bounds header sizes, handshake time and HTTP/2 streams
+//     per connection. A second listener would need all of that again, and
+//     would drift.
+//   - One identity path. The verified SPIFFE ID transport.Server puts in the
+//     request context reaches the engine unchanged (grpc derives each
+//     stream's context from the request's), so authorization, task
+//     ownership and audit are the JSON bindings' own code.
+//   - One port for Kubernetes: one Service port, one NetworkPolicy rule, one
+//     probe; what sits in front of the rate limiter and tracing handler
+//     (root package) applies to gRPC too.
+//
+// The cost, measured by BenchmarkSendMessage (docs/BENCHMARKS.md): grpc-go's
+// ServeHTTP runs on net/http's HTTP/2 server instead of grpc-go's own, which
+// is slower per call than a dedicated grpc.Server.Serve; the benchmark
+// compares the two and JSON-RPC on the same machine. Agents choose gRPC
+// for interoperability, and the same-port binding is as fast as JSON-RPC
+// there, so the simpler deployment wins.
+
+// The gRPC services served: A2A 1.0 (lf.a2a.v1) and 0.3 (a2a.v1), the same
+// versions the JSON bindings serve.
+const (
+	grpcService   = "lf.a2a.v1.A2AService"
+	grpcServiceV0 = "a2a.v1.A2AService"
+	// grpcVersionKey is A2A-Version as gRPC metadata (A2A §10.2).
+	grpcVersionKey = "a2a-version"
+	// grpcFrameHeader is the length prefix before each gRPC message.
+	grpcFrameHeader = 5
+)
+
+// Bindings an agent card can declare and [NewHandler] serves.
+var knownBindings = []a2acore.TransportProtocol{
+	a2acore.TransportProtocolJSONRPC, a2acore.TransportProtocolHTTPJSON, a2acore.TransportProtocolGRPC,
+}
+
+// DefaultBindings are the bindings [BuildCard] declares when
+// CardOptions.Bindings is empty, in this order of preference: JSON-RPC
+// first, so that clients that take the card's first interface keep using
+// it.
+func DefaultBindings() []a2acore.TransportProtocol { return slices.Clone(knownBindings) }
+
+// ParseBinding maps a binding's configuration name (jsonrpc, http+json,
+// grpc; any case) or its A2A name (JSONRPC, HTTP+JSON, GRPC) to the A2A
+// name.
+func ParseBinding(s string) (a2acore.TransportProtocol, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "jsonrpc", "json-rpc":
+		return a2acore.TransportProtocolJSONRPC, nil
+	case "http+json", "rest":
+		return a2acore.TransportProtocolHTTPJSON, nil
+	case "grpc":
+		return a2acore.TransportProtocolGRPC, nil
+	}
+	return "", fmt.Errorf("a2a: protocol binding %q is not one of jsonrpc, http+json, grpc", s)
+}
+
+// checkBindings refuses unknown and repeated bindings.
+func checkBindings(bs []a2acore.TransportProtocol) error {
+	for i, b := range bs {
+		if !slices.Contains(knownBindings, b) {
+			return fmt.Errorf("card: protocol binding %q is not one of %s, %s, %s", b, knownBindings[0], knownBindings[1], knownBindings[2])
+		}
+		if slices.Contains(bs[:i], b) {
+			return fmt.Errorf("card: protocol binding %s is listed twice", b)
+		}
+	}
+	return nil
+}
+
+// bindingSet is what a handler serves: what its card declares.
+type bindingSet struct{ jsonrpc, rest, grpc bool }
+
+func declared(card *a2acore.AgentCard) bindingSet {
+	var s bindingSet
+	for _, i := range card.SupportedInterfaces {
+		switch i.ProtocolBinding {
+		case a2acore.TransportProtocolJSONRPC:
+			s.jsonrpc = true
+		case a2acore.TransportProtocolHTTPJSON:
+			s.rest = true
+		case a2acore.TransportProtocolGRPC:
+			s.grpc = true
+		}
+	}
+	return s
+}
+
+// newGRPCServer serves rh as A2A's gRPC service, 1.0 and 0.3, with
+// messages bounded by limit (the JSON bindings' body limit) and the
+// A2A-Version checked before rh sees a call. Nothing starts until a
+// request arrives: it runs only through ServeHTTP.
+func newGRPCServer(rh a2asrv.RequestHandler, limit int64) *grpc.Server {
+	s := grpc.NewServer(
+		grpc.MaxRecvMsgSize(int(min(limit, math.MaxInt32))),
+		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
+			if err := grpcVersion(ctx, info.FullMethod); err != nil {
+				return nil, err
+			}
+			return next(ctx, req)
+		}),
+		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, next grpc.StreamHandler) error {
+			if err := grpcVersion(ss.Context(), info.FullMethod); err != nil {
+				return err
+			}
+			return next(srv, ss)
+		}),
+	)
+	a2agrpc.NewHandler(rh).RegisterWith(s)
+	a2agrpcv0.NewHandler(rh).RegisterWith(s)
+	return s
+}
+
+// grpcVersion negotiates A2A-Version (gRPC metadata a2a-version) as the
+// JSON bindings do: a missing version is 0.3 (A2A §3.6.2). The service
+// called fixes the version its messages are in, so lf.a2a.v1.A2AService
+// serves 1.0 and a2a.v1.A2AService serves 0.3; a call whose version its
+// service does not serve, a 1.0 call without the header included, gets
+// VersionNotSupportedError as gRPC maps it (FAILED_PRECONDITION with an
+// ErrorInfo of reason VERSION_NOT_SUPPORTED, A2A §5.4, §10.6).
+func grpcVersion(ctx context.Context, fullMethod string) error {
+	service, _, _ := strings.Cut(strings.TrimPrefix(fullMethod, "/"), "/")
+	want := "1.0"
+	if service == grpcServiceV0 {
+		want = "0.3"
+	}
+	var v string
+	if vs := metadata.ValueFromIncomingContext(ctx, grpcVersionKey); len(vs) > 0 {
+		v = strings.TrimSpace(vs[0])
+	}
+	if served(v) == want {
+		return nil
+	}
+	asked := "no a2a-version (0.3)"
+	if v != "" {
+		asked = "a2a-version " + strconv.Quote(v)
+	}
+	st := status.New(codes.FailedPrecondition, fmt.Sprintf(
+		"%s is not served by %s: this agent serves A2A 1.0 as %s (send metadata \"a2a-version: 1.0\") and 0.3 as %s",
+		asked, service, grpcService, grpcServiceV0))
+	if d, err := st.WithDetails(&errdetails.ErrorInfo{
+		Reason: a2acore.ErrorReason(a2acore.ErrVersionNotSupported), Domain: a2acore.ProtocolDomain,
+	}); err == nil {
+		st = d
+	}
+	return st.Err()
+}
+
+// IsGRPC reports whether r is a gRPC call: Content-Type application/grpc,
+// or application/grpc+<codec> (gRPC-Web is not gRPC).
+func IsGRPC(r *http.Request) bool {
+	ct := r.Header.Get("Content-Type")
+	rest, ok := strings.CutPrefix(ct, "application/grpc")
+	return ok && (rest == "" || rest[0] == '+' || rest[0] == ';')
+}
+
+// route serves the requests that are not the JSON bindings': gRPC calls,
+// and calls of a binding the card does not declare. It reports whether it
+// answered.
+func (h *handler) route(w http.ResponseWriter, r *http.Request) bool {
+	switch {
+	case IsGRPC(r):
+		h.serveGRPC(w, r)
+	case r.URL.Path == "/" && !h.bindings.jsonrpc, r.URL.Path != "/" && !h.bindings.rest:
+		http.NotFound(w, r)
+	default:
+		return false
+	}
+	return true
+}
+
+// serveGRPC hands a gRPC call to the gRPC server. The body is bounded
+// like the JSON bindings' (one message of at most the limit, plus its
+// length prefix): grpc-go reads a request's body ahead into memory, so
+// without it a caller could stream bytes after its message for as long as
+// its call runs.
+func (h *handler) serveGRPC(w http.ResponseWriter, r *http.Request) {
+	if h.grpc == nil {
+		WriteGRPCError(w, codes.Unimplemented, "this agent does not serve A2A's gRPC binding: see its agent card")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, h.limit+grpcFrameHeader)
+	h.grpc.ServeHTTP(w, r)
+}
+
+// WriteGRPCError answers a gRPC call with a status and no message (a
+// "trailers-only" response), for refusals made before the gRPC server is
+// reached, such as a rate limit ([Refuse] chooses it for gRPC calls).
+func WriteGRPCError(w http.ResponseWriter, code codes.Code, msg string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/grpc")
+	h.Set("Grpc-Status", strconv.Itoa(int(code)))
+	h.Set("Grpc-Message", grpcMessage(msg))
+	w.WriteHeader(http.StatusOK)
+}
+
+// grpcMessage percent-encodes a grpc-message value as the gRPC protocol
+// requires: every byte outside printable ASCII, and '%'.
+func grpcMessage(msg string) string {
+	var b strings.Builder
+	for i := range len(msg) {
+		c := msg[i]
+		if c < ' ' || c > '~' || c == '%' {
+			fmt.Fprintf(&b, "%%%02X", c)
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// httpToGRPC maps the HTTP statuses of refusals made in front of the
+// bindings to gRPC codes, in order (the first match wins).
+var httpToGRPC = []struct {
+	status int
+	code   codes.Code
+}{
+	{http.StatusTooManyRequests, codes.ResourceExhausted},
+	{http.StatusRequestEntityTooLarge, codes.ResourceExhausted},
+	{http.StatusUnauthorized, codes.Unauthenticated},
+	{http.StatusForbidden, codes.PermissionDenied},
+	{http.StatusNotFound, codes.Unimplemented},
+	{http.StatusServiceUnavailable, codes.Unavailable},
+}
+
+// Refuse answers a request that middleware in front of [NewHandler]
+// refuses (a rate limit, say) in the caller's binding: an HTTP error with
+// status and msg, or for a gRPC call the gRPC code that status maps to
+// (429 RESOURCE_EXHAUSTED, 401 UNAUTHENTICATED, 403 PERMISSION_DENIED;
+// UNKNOWN otherwise), since a gRPC client reads an HTTP error status only
+// as UNAVAILABLE or UNKNOWN. Headers already set on w (Retry-After) are
+// sent either way.
+func Refuse(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	if !IsGRPC(r) {
+		http.Error(w, msg, status)
+		return
+	}
+	code := codes.Unknown
+	for _, m := range httpToGRPC {
+		if m.status == status {
+			code = m.code
+			break
+		}
+	}
+	WriteGRPCError(w, code, msg)
+}
+
+// grpcURL checks that a card URL can name a gRPC endpoint: gRPC calls go
+// to the host and port, so a path is refused.
+func grpcURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return err
+	}
+	if p := strings.TrimSuffix(u.Path, "/"); p != "" {
+		return fmt.Errorf("card: URL %q has a path, which the gRPC binding cannot serve (gRPC calls go to /%s/…): list gRPC only with URLs without a path", raw, grpcService)
+	}
+	return nil
+}
