@@ -17,8 +17,10 @@ import (
 	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
 	"github.com/a2aproject/a2a-go/v2/a2acompat/a2av0"
 	"github.com/a2aproject/a2a-go/v2/a2asrv"
-	"github.com/agentweave/agentweave-go/a2a/internal/jsonrpc"
 	"google.golang.org/grpc"
+
+	"github.com/agentweave/agentweave-go/a2a/internal/jsonrpc"
+	"github.com/agentweave/agentweave-go/a2a/internal/wire"
 )
 
 // CardPath is where the agent card is served.
@@ -97,9 +99,9 @@ func NewHandler(e *Engine, card *a2acore.AgentCard, opts HandlerOptions) (http.H
 		modified: modified.UTC().Truncate(time.Second),
 		limit:    limit,
 		rpc: map[string]http.Handler{
-			"1.0": jsonrpc.NewFront(rh, a2asrv.NewJSONRPCHandler(rh, ka), true),
-			"0.3": jsonrpc.NewFront(rh, a2av0.NewJSONRPCHandler(rh, ka), false),
-			"":    jsonrpc.NewFront(nil, a2asrv.NewJSONRPCHandler(reject), false),
+			"1.0": jsonrpc.NewFront(a2asrv.NewJSONRPCHandler(rh, ka), jsonrpc.Options{Handler: rh, ProtoJSON: true}),
+			"0.3": jsonrpc.NewFront(a2av0.NewJSONRPCHandler(rh, ka), jsonrpc.Options{}),
+			"":    jsonrpc.NewFront(a2asrv.NewJSONRPCHandler(reject), jsonrpc.Options{}),
 		},
 		rest: map[string]http.Handler{"1.0": a2asrv.NewRESTHandler(rh, ka), "0.3": a2av0.NewRESTHandler(rh, ka), "": a2asrv.NewRESTHandler(reject)},
 	}
@@ -150,26 +152,120 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.rpc[v].ServeHTTP(w, r)
 		return
 	}
-	if r.ContentLength < 0 && !readWhole(w, r) {
+	var schema *wire.Object
+	if v == "1.0" {
+		schema = restSchema(r.Method, r.URL.Path)
+	}
+	if r.ContentLength < 0 || (schema != nil && r.Method == http.MethodPost) {
+		body, ok := readWhole(w, r)
+		if !ok || !protoJSONBody(w, r, schema, body) {
+			return
+		}
+	}
+	if schema != nil && r.Method == http.MethodGet && !protoJSONQuery(w, r, schema) {
 		return
 	}
 	h.rest[v].ServeHTTP(w, r)
 }
 
-// readWhole reads a body of unannounced length before the HTTP+JSON
-// binding sees it, so that one over the limit gets 413 (the binding
-// answers 400 ParseError when its decoder hits the limit); the binding
-// then reads the bytes read here. It returns false when it answered.
-func readWhole(w http.ResponseWriter, r *http.Request) bool {
+// readWhole reads the body before the HTTP+JSON binding sees it, so that
+// one over the limit gets 413 (the binding answers 400 ParseError when its
+// decoder hits the limit); the binding then reads the bytes read here. It
+// returns them (nil after a read error), and false when it answered.
+func readWhole(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	var buf bytes.Buffer
 	_, err := buf.ReadFrom(r.Body)
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
 		http.Error(w, fmt.Sprintf("request body is larger than the limit of %d bytes", tooBig.Limit), http.StatusRequestEntityTooLarge)
-		return false
+		return nil, false
 	}
 	jsonrpc.Replay(r, buf.Bytes(), err)
+	if err != nil {
+		return nil, true
+	}
+	return buf.Bytes(), true
+}
+
+// restSchema is the request message an A2A 1.0 HTTP+JSON request carries
+// in its body (POST) or query (GET), as the proto's HTTP rules place them
+// (a2a.proto, google.api.http); nil for requests that carry none but a
+// path's IDs.
+func restSchema(method, path string) *wire.Object {
+	task, isTask := strings.CutPrefix(path, "/tasks/")
+	switch {
+	case method == http.MethodPost && (path == "/message:send" || path == "/message:stream"):
+		return wire.SendMessageRequest
+	case method == http.MethodGet && path == "/tasks":
+		return wire.ListTasksRequest
+	case !isTask:
+		return nil
+	case strings.HasSuffix(task, "/pushNotificationConfigs"):
+		if method == http.MethodPost {
+			return wire.TaskPushNotificationConfig
+		}
+		return wire.ListTaskPushNotificationConfigsRequest
+	case method == http.MethodPost && strings.HasSuffix(task, ":cancel"):
+		return wire.CancelTaskRequest
+	case method == http.MethodGet && !strings.Contains(task, "/") && !strings.HasSuffix(task, ":subscribe"):
+		return wire.GetTaskRequest
+	}
+	return nil
+}
+
+// protoJSONBody has the binding read schema's proto field names in body
+// as their JSON names (A2A's JSON is ProtoJSON, whose parsers accept both;
+// a2a-go's skip the proto names). It returns false when it answered: a
+// field given under both names is InvalidParams.
+func protoJSONBody(w http.ResponseWriter, r *http.Request, schema *wire.Object, body []byte) bool {
+	if schema == nil || body == nil || !wire.MayNeedCamelCase(body) {
+		return true
+	}
+	out, err := schema.CamelCase(body)
+	if err != nil {
+		writeRESTError(w, r, a2acore.NewError(a2acore.ErrInvalidParams, err.Error()))
+		return false
+	}
+	jsonrpc.Replay(r, out, nil)
+	r.ContentLength = int64(len(out))
 	return true
+}
+
+// protoJSONQuery does for a GET request's query what protoJSONBody does
+// for a body.
+func protoJSONQuery(w http.ResponseWriter, r *http.Request, schema *wire.Object) bool {
+	if !strings.Contains(r.URL.RawQuery, "_") && !strings.Contains(r.URL.RawQuery, "%") {
+		return true
+	}
+	q := r.URL.Query()
+	changed, err := schema.CamelCaseQuery(q)
+	if err != nil {
+		writeRESTError(w, r, a2acore.NewError(a2acore.ErrInvalidParams, err.Error()))
+		return false
+	}
+	if changed {
+		r.URL.RawQuery = q.Encode()
+	}
+	return true
+}
+
+// restErrors is a2a-go's HTTP+JSON binding over a handler that answers
+// with the error in the request's context: writeRESTError has it write an
+// error exactly as it writes its own (status, google.rpc.Status body).
+var restErrors = a2asrv.NewRESTHandler(failing{})
+
+type failKey struct{}
+
+type failing struct{ a2asrv.RequestHandler }
+
+func (failing) GetExtendedAgentCard(ctx context.Context, _ *a2acore.GetExtendedAgentCardRequest) (*a2acore.AgentCard, error) {
+	return nil, ctx.Value(failKey{}).(error)
+}
+
+func writeRESTError(w http.ResponseWriter, r *http.Request, err error) {
+	req := r.Clone(context.WithValue(r.Context(), failKey{}, err))
+	req.Method, req.URL, req.Body, req.ContentLength = http.MethodGet, &url.URL{Path: "/extendedAgentCard"}, http.NoBody, 0
+	restErrors.ServeHTTP(w, req)
 }
 
 // requestedVersion is the A2A-Version of the request: header first, then
