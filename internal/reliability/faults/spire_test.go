@@ -239,7 +239,11 @@ func TestSPIREAgentKilledUnderLoad(t *testing.T) { //nolint:paralleltest,tparall
 	if unready.Before(expiry) {
 		t.Errorf("/readyz answered 503 at %v, before the SVIDs expired at %v", unready, expiry)
 	}
-	time.Sleep(time.Second)
+	// Keep the SPIRE agent down until calls that started after the expiry
+	// have ended, so the fail-closed assertion below has calls to judge.
+	waitUntil(t, 30*time.Second, 50*time.Millisecond, "3 calls to start and end after the SVIDs expired", func() bool {
+		return len(between(l.snapshot(), expiry, time.Now())) >= 3
+	})
 
 	p.spire.StartAgent(t)
 	restarted := time.Now()
