@@ -1,10 +1,19 @@
-// Command conformance is an AgentWeave agent whose behaviour follows the
-// official A2A TCK's scenario contract (routing on the message ID prefix),
-// served over mutual TLS like any AgentWeave agent, from an agent
-// configuration file.
+// Command conformance is an AgentWeave agent that plays the A2A conformance
+// suites' scenarios, served over mutual TLS like any AgentWeave agent, from
+// an agent configuration file. It follows two contracts: the ACTS behaviour
+// contract (the first text part of a task's first message names the
+// behaviour, "tck-complete-task hello"; acts/sut-behaviors.yaml at the
+// repository root declares the behaviours) and the older TCK's (the message
+// ID's prefix names the scenario).
 //
 //	go run ./examples/conformance --config examples/conformance/agent.yaml
 //	go run ./examples/conformance --dev DIR   # its own dev trust domain, a client SVID socket in DIR
+//	go run ./examples/conformance --dev DIR --reduced   # ACTS's reduced-capabilities agent
+//
+// --reduced (or ITK_ACTS_REDUCED_CAPABILITIES=1, as the ACTS runner sets
+// it) turns push notifications off whatever the configuration says; the
+// extended card is always off. Streaming cannot be turned off yet (the
+// engine has no option for it): the card keeps advertising it, truthfully.
 package main
 
 import (
@@ -31,9 +40,11 @@ func main() {
 	cfgPath := flag.String("config", "", "agent configuration file (YAML)")
 	dev := flag.String("dev", "", "run a development trust domain with sockets in this directory (no --config needed)")
 	addr := flag.String("addr", "127.0.0.1:9999", "listen address with --dev")
+	reduced := flag.Bool("reduced", os.Getenv("ITK_ACTS_REDUCED_CAPABILITIES") == "1",
+		"reduced capabilities: push notifications off (default from ITK_ACTS_REDUCED_CAPABILITIES=1)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := start(ctx, *cfgPath, *dev, *addr)
+	err := start(ctx, *cfgPath, *dev, *addr, mode{reduced: *reduced})
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "conformance:", err)
@@ -41,7 +52,15 @@ func main() {
 	}
 }
 
-func start(ctx context.Context, cfgPath, dev, addr string) error {
+// mode is how the agent runs.
+type mode struct {
+	// reduced turns off what the agent can turn off of streaming, push
+	// notifications and the extended card (ACTS's reduced-capabilities
+	// run): push notifications; the extended card is always off.
+	reduced bool
+}
+
+func start(ctx context.Context, cfgPath, dev, addr string, m mode) error {
 	if dev == "" {
 		if cfgPath == "" {
 			return errors.New("give --config FILE (or --dev DIR for a self-contained run)")
@@ -50,7 +69,7 @@ func start(ctx context.Context, cfgPath, dev, addr string) error {
 		if err != nil {
 			return err
 		}
-		return serve(ctx, cfg, nil)
+		return serve(ctx, cfg, m, nil)
 	}
 	ca, err := devca.New(devca.Options{TTL: time.Hour})
 	if err != nil {
@@ -81,18 +100,25 @@ func start(ctx context.Context, cfgPath, dev, addr string) error {
 	if err != nil {
 		return err
 	}
-	return serve(ctx, cfg, nil)
+	return serve(ctx, cfg, m, nil)
 }
 
-// serve runs the conformance agent as cfg describes until ctx ends: an
-// ordinary SDK agent whose one capability, the default, plays the TCK's
-// scenarios. ready, if set, receives the base URL once the agent listens.
-func serve(ctx context.Context, cfg *config.Config, ready chan<- string) error {
+// serve runs the conformance agent as cfg describes, changed as m says,
+// until ctx ends: an ordinary SDK agent whose one capability, the default,
+// plays the scenarios. ready, if set, receives the base URL once the agent
+// listens.
+func serve(ctx context.Context, cfg *config.Config, m mode, ready chan<- string) error {
+	if m.reduced {
+		c := *cfg
+		c.Tasks.Push.Enabled = false
+		cfg = &c
+		slog.Warn("conformance: reduced capabilities: push notifications and the extended card are off; streaming stays on (the SDK cannot turn it off yet)")
+	}
 	agent, err := agentweave.New(ctx, cfg, agentweave.WithLogger(slog.Default()))
 	if err != nil {
 		return err
 	}
-	if err := agent.Register(tck()); err != nil {
+	if err := agent.Register(newScenarios(defaultTiming()).capability()); err != nil {
 		_ = agent.Close()
 		return err
 	}
