@@ -49,8 +49,9 @@ var actsMissing = map[string]string{
 	"tck-auth-required": "a capability handler cannot move its task to auth-required: a2a.Request has no RequireAuth",
 }
 
-// actsName returns the implemented behaviour text names (ok false if it
-// names none, or one in actsMissing).
+// actsName returns the implemented behaviour that text names: the longest
+// name it starts with, ending at a word boundary. ok is false when text
+// names none, or names one of actsMissing.
 func actsName(text string) (string, bool) {
 	text = strings.TrimSpace(text)
 	name, ok := longestPrefix(text, actsBehaviors, true)
