@@ -161,6 +161,7 @@ func TestStream(t *testing.T) {
 			}
 		case agentweave.EventArtifact:
 			text = append(text, ev.Artifact.Parts[0].Text())
+		case agentweave.EventTask:
 		}
 		final, result = ev.State, ev.Result
 	}

@@ -5,11 +5,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
 	agentweave "github.com/agentweave/agentweave-go"
 	"github.com/agentweave/agentweave-go/a2a/client"
 	"github.com/agentweave/agentweave-go/agentweavetest"
 	"github.com/agentweave/agentweave-go/authz"
-	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
 
 // input.context is the request's metadata, on both sides of a real call:
@@ -69,7 +70,7 @@ decision := {"allow": true, "reason": sprintf("%s for tenant acme", [input.direc
 	for tenant, allowed := range map[string]bool{"acme": true, "globex": false} {
 		_, err := rogue.Call(client.WithMetadata(t.Context(), map[string]any{"tenant": tenant}), spiffeid.RequireFromString(net.ID("search")), "search", query{Text: "x", Limit: 1})
 		var de *agentweave.DenyError
-		if allowed && err != nil || !allowed && !(errors.As(err, &de) && de.Peer) {
+		if refusedByPeer := errors.As(err, &de) && de.Peer; allowed && err != nil || !allowed && !refusedByPeer {
 			t.Errorf("tenant %s, caller's check skipped: Call = %v, want allowed %v by the callee", tenant, err, allowed)
 		}
 	}

@@ -37,7 +37,7 @@ func TestRateLimitRetryAfter(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(hc.CloseIdleConnections)
-	send := func() *http.Response {
+	send := func() (status int, retryAfter string) {
 		body := `{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{"message":{"messageId":"m","role":"ROLE_USER","parts":[{"data":{"text":"q","limit":1}}],"metadata":{"https://github.com/agentweave/agentweave-go/a2a/ext/capability/v1":"search"}}}}`
 		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, agent.URL()+"/", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
@@ -47,16 +47,16 @@ func TestRateLimitRetryAfter(t *testing.T) {
 			t.Fatal(err)
 		}
 		_ = resp.Body.Close()
-		return resp
+		return resp.StatusCode, resp.Header.Get("Retry-After")
 	}
-	if resp := send(); resp.StatusCode != http.StatusOK {
-		t.Fatalf("first request: %s, want 200", resp.Status)
+	if code, _ := send(); code != http.StatusOK {
+		t.Fatalf("first request: %d, want 200", code)
 	}
 	before := runs.Load()
-	resp := send()
-	secs, err := strconv.Atoi(resp.Header.Get("Retry-After"))
-	if resp.StatusCode != http.StatusTooManyRequests || err != nil || secs != 100 {
-		t.Errorf("over the rate: %s, Retry-After %q; want 429 and 100 (seconds until the next token at 0.01/s)", resp.Status, resp.Header.Get("Retry-After"))
+	code, retryAfter := send()
+	secs, err := strconv.Atoi(retryAfter)
+	if code != http.StatusTooManyRequests || err != nil || secs != 100 {
+		t.Errorf("over the rate: %d, Retry-After %q; want 429 and 100 (seconds until the next token at 0.01/s)", code, retryAfter)
 	}
 	if runs.Load() != before {
 		t.Error("the capability ran for a rate-limited request")

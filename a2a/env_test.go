@@ -19,7 +19,6 @@ var (
 	newEnv         = fixture.New
 	newEnvWrapped  = fixture.NewWrapped
 	newEnvWith     = fixture.NewWith
-	newEnvWithWrap = fixture.NewWithWrap
 	call           = fixture.CallRequest
 	asTask         = fixture.AsTask
 	firstError     = fixture.FirstError

@@ -219,7 +219,6 @@ func (c *Client) Close() error {
 	return errors.Join(errs...)
 }
 
-// maxCardBytes bounds a fetched agent card.
 // Call calls capability on target with payload and waits for the task to
 // end or ask for input. The result is the task (its artifacts hold the
 // output); a task that failed or was rejected is returned with a

@@ -187,12 +187,6 @@ func stateName(s a2acore.TaskState) string {
 	return strings.ToLower(strings.TrimPrefix(string(s), "TASK_STATE_"))
 }
 
-func messageText(m *a2acore.Message) string {
-	if m == nil {
-		return ""
-	}
-	return partsText(m.Parts)
-}
 
 func partsText(parts []*a2acore.Part) string {
 	var b strings.Builder

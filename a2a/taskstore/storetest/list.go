@@ -7,9 +7,10 @@ import (
 	"time"
 
 	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
-	"github.com/agentweave/agentweave-go/a2a/taskstore"
 	"github.com/google/go-cmp/cmp"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/agentweave/agentweave-go/a2a/taskstore"
 )
 
 // fixture is alice's tasks for the List tests, in creation order (which is

@@ -7,10 +7,11 @@ import (
 	"time"
 
 	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
-	"github.com/agentweave/agentweave-go/a2a/taskstore"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/agentweave/agentweave-go/a2a/taskstore"
 )
 
 // The two owners of the suite's tasks.
