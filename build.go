@@ -12,6 +12,7 @@ import (
 	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/agentweave/agentweave-go/a2a"
 	"github.com/agentweave/agentweave-go/a2a/client"
 	"github.com/agentweave/agentweave-go/a2a/taskstore"
 	"github.com/agentweave/agentweave-go/authz"
@@ -434,14 +435,20 @@ func (a *Agent) buildClient() error {
 	if err != nil {
 		return err
 	}
+	prefer, err := a2a.ParseBindings(tc.PreferredBindings)
+	if err != nil {
+		return fmt.Errorf("agentweave: transport.preferred_bindings: %w", err)
+	}
 	c, err := client.New(a.src, client.Options{
 		Resolver: resolvers,
 		Enforcer: a.enforcer,
 		Transport: clientTransport(minTLS, tc.ConnectionPool.MaxConnections, tc.ConnectionPool.IdleTimeout, a.log, func(error) {
 			a.metrics.Error(observe.KindTransport)
 		}),
-		WrapTransport: a.tracing.Transport,
-		Guard:         a.guard,
+		WrapTransport:   a.tracing.Transport,
+		Bindings:        prefer,
+		GRPCDialOptions: grpcTracing(a.tracing.Propagator()),
+		Guard:           a.guard,
 	})
 	if err != nil {
 		return fmt.Errorf("agentweave: client: %w", err)

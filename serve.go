@@ -59,9 +59,15 @@ func (a *Agent) Start(ctx context.Context) error {
 	}
 	ln = &countingListener{Listener: ln, metrics: a.metrics}
 	urls := a.publicURLs(ln.Addr(), given)
+	bindings, err := a2a.ParseBindings(a.cfg.Server.Bindings)
+	if err != nil {
+		_ = engine.Close()
+		_ = ln.Close()
+		return fmt.Errorf("agentweave: server.bindings: %w", err)
+	}
 	card, err := a2a.BuildCard(a2a.CardOptions{
 		Name: a.cfg.Agent.Name, Description: a.cfg.Agent.Description, Version: a.cfg.Agent.Version,
-		URLs: urls, PushNotifications: engine.PushEnabled(),
+		URLs: urls, PushNotifications: engine.PushEnabled(), Bindings: bindings,
 	}, engine.Capabilities())
 	if err != nil {
 		_ = engine.Close()
@@ -206,7 +212,8 @@ func clientTransport(minTLS uint16, maxConns int, idle time.Duration, log *slog.
 	}
 }
 
-// rateLimit refuses a caller over its rate with 429 and Retry-After.
+// rateLimit refuses a caller over its rate with 429 and Retry-After
+// (RESOURCE_EXHAUSTED to a gRPC call).
 func (a *Agent) rateLimit(next http.Handler) http.Handler {
 	if a.limiter == nil {
 		return next
@@ -219,7 +226,7 @@ func (a *Agent) rateLimit(next http.Handler) http.Handler {
 			a.metrics.RateLimited(observe.Inbound)
 			secs := int((rl.RetryAfter + time.Second - 1) / time.Second)
 			w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
-			http.Error(w, err.Error(), http.StatusTooManyRequests)
+			a2a.Refuse(w, r, http.StatusTooManyRequests, err.Error())
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -3,6 +3,7 @@ package a2a
 import (
 	"context"
 	"fmt"
+	"iter"
 	"math"
 	"net/http"
 	"net/url"
@@ -19,6 +20,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/agentweave/agentweave-go/a2a/internal/pbdata"
 )
 
 // The gRPC binding (A2A §10) is served by [NewHandler] on the same port,
@@ -87,6 +90,20 @@ func ParseBinding(s string) (a2acore.TransportProtocol, error) {
 	return "", fmt.Errorf("a2a: protocol binding %q is not one of jsonrpc, http+json, grpc", s)
 }
 
+// ParseBindings is [ParseBinding] for a list (server.bindings,
+// transport.preferred_bindings); nil for an empty one.
+func ParseBindings(names []string) ([]a2acore.TransportProtocol, error) {
+	var out []a2acore.TransportProtocol
+	for _, n := range names {
+		b, err := ParseBinding(n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
 // checkBindings refuses unknown and repeated bindings.
 func checkBindings(bs []a2acore.TransportProtocol) error {
 	for i, b := range bs {
@@ -120,8 +137,9 @@ func declared(card *a2acore.AgentCard) bindingSet {
 
 // newGRPCServer serves rh as A2A's gRPC service, 1.0 and 0.3, with
 // messages bounded by limit (the JSON bindings' body limit) and the
-// A2A-Version checked before rh sees a call. Nothing starts until a
-// request arrives: it runs only through ServeHTTP.
+// A2A-Version checked before rh sees a call. Data parts of any JSON value
+// cross a2a-go's protobuf conversion of the 1.0 service (pbdata). Nothing
+// starts until a request arrives: it runs only through ServeHTTP.
 func newGRPCServer(rh a2asrv.RequestHandler, limit int64) *grpc.Server {
 	s := grpc.NewServer(
 		grpc.MaxRecvMsgSize(int(min(limit, math.MaxInt32))),
@@ -129,18 +147,82 @@ func newGRPCServer(rh a2asrv.RequestHandler, limit int64) *grpc.Server {
 			if err := grpcVersion(ctx, info.FullMethod); err != nil {
 				return nil, err
 			}
-			return next(ctx, req)
+			pbdata.BoxProto(req)
+			resp, err := next(ctx, req)
+			pbdata.UnboxProto(resp)
+			return resp, err
 		}),
 		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, next grpc.StreamHandler) error {
 			if err := grpcVersion(ss.Context(), info.FullMethod); err != nil {
 				return err
 			}
-			return next(srv, ss)
+			return next(srv, boxingStream{ss})
 		}),
 	)
-	a2agrpc.NewHandler(rh).RegisterWith(s)
+	a2agrpc.NewHandler(boxing{rh}).RegisterWith(s)
 	a2agrpcv0.NewHandler(rh).RegisterWith(s)
 	return s
+}
+
+// boxingStream is a server stream whose messages cross pbconv as boxing
+// does: boxed when received, unboxed when sent.
+type boxingStream struct{ grpc.ServerStream }
+
+func (s boxingStream) RecvMsg(m any) error {
+	err := s.ServerStream.RecvMsg(m)
+	if err == nil {
+		pbdata.BoxProto(m)
+	}
+	return err
+}
+
+func (s boxingStream) SendMsg(m any) error {
+	pbdata.UnboxProto(m)
+	return s.ServerStream.SendMsg(m)
+}
+
+// boxing is rh behind a2a-go's protobuf conversion: data parts of requests
+// unboxed, those of answers boxed (pbdata).
+type boxing struct{ a2asrv.RequestHandler }
+
+func (b boxing) SendMessage(ctx context.Context, req *a2acore.SendMessageRequest) (a2acore.SendMessageResult, error) {
+	pbdata.Unbox(req)
+	r, err := b.RequestHandler.SendMessage(ctx, req)
+	return pbdata.Box(r), err
+}
+
+func (b boxing) SendStreamingMessage(ctx context.Context, req *a2acore.SendMessageRequest) iter.Seq2[a2acore.Event, error] {
+	pbdata.Unbox(req)
+	return boxEvents(b.RequestHandler.SendStreamingMessage(ctx, req))
+}
+
+func (b boxing) SubscribeToTask(ctx context.Context, req *a2acore.SubscribeToTaskRequest) iter.Seq2[a2acore.Event, error] {
+	return boxEvents(b.RequestHandler.SubscribeToTask(ctx, req))
+}
+
+func (b boxing) GetTask(ctx context.Context, req *a2acore.GetTaskRequest) (*a2acore.Task, error) {
+	t, err := b.RequestHandler.GetTask(ctx, req)
+	return pbdata.Box(t), err
+}
+
+func (b boxing) CancelTask(ctx context.Context, req *a2acore.CancelTaskRequest) (*a2acore.Task, error) {
+	t, err := b.RequestHandler.CancelTask(ctx, req)
+	return pbdata.Box(t), err
+}
+
+func (b boxing) ListTasks(ctx context.Context, req *a2acore.ListTasksRequest) (*a2acore.ListTasksResponse, error) {
+	l, err := b.RequestHandler.ListTasks(ctx, req)
+	return pbdata.Box(l), err
+}
+
+func boxEvents(events iter.Seq2[a2acore.Event, error]) iter.Seq2[a2acore.Event, error] {
+	return func(yield func(a2acore.Event, error) bool) {
+		for ev, err := range events {
+			if !yield(pbdata.Box(ev), err) {
+				return
+			}
+		}
+	}
 }
 
 // grpcVersion negotiates A2A-Version (gRPC metadata a2a-version) as the

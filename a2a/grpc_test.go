@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/agentweave/agentweave-go/a2a"
@@ -377,4 +378,44 @@ func mustStruct(t *testing.T, m map[string]any) *structpb.Struct {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// TestGRPCDataPartsAnyJSON: over gRPC a data part holds any JSON value, as
+// A2A's proto types it (google.protobuf.Value), in both directions,
+// although a2a-go v2.4.0's conversion takes objects only (pbdata): the
+// engine gets the array a caller sent, and a result that is not an object
+// reaches the caller as the value, not an INTERNAL error.
+func TestGRPCDataPartsAnyJSON(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, func(o *a2a.EngineOptions, _ identity.Source) {
+		o.Capabilities = append(o.Capabilities, a2a.Capability{Name: "list", Description: "answers a list",
+			Handler: func(ctx context.Context, c *a2a.Request) (any, error) {
+				return nil, c.Result(ctx, []any{1, "two", nil})
+			}})
+	})
+	v1 := a2apb.NewA2AServiceClient(e.GRPCConn(aliceID))
+	ctx := metadata.NewOutgoingContext(t.Context(), metadata.Pairs("a2a-version", "1.0"))
+	send := func(capability string, data *structpb.Value) *a2apb.Task {
+		t.Helper()
+		resp, err := v1.SendMessage(ctx, &a2apb.SendMessageRequest{Message: &a2apb.Message{
+			MessageId: "m-" + capability, Role: a2apb.Role_ROLE_USER,
+			Parts:    []*a2apb.Part{{Content: &a2apb.Part_Data{Data: data}}},
+			Metadata: mustStruct(t, map[string]any{a2a.ExtensionURI: capability}),
+		}})
+		if err != nil {
+			t.Fatalf("SendMessage(%s) = %v", capability, err)
+		}
+		return resp.GetTask()
+	}
+	list, err := structpb.NewValue([]any{1, "two", nil})
+	if err != nil {
+		t.Fatal(err)
+	}
+	echoed := send("echo", list).GetArtifacts()[0].GetParts()[0].GetData().GetStructValue().GetFields()["echo"]
+	if !proto.Equal(echoed, list) {
+		t.Errorf("the engine got %v, want the array sent", echoed)
+	}
+	if got := send("list", structpb.NewStructValue(&structpb.Struct{})).GetArtifacts()[0].GetParts()[0].GetData(); !proto.Equal(got, list) {
+		t.Errorf("a list result arrived as %v, want the array", got)
+	}
 }

@@ -139,10 +139,15 @@ type Transport struct {
 	// AllowedCallers are SPIFFE ID patterns (spiffe://td/agent/*) admitted
 	// at the TLS handshake. Default: every workload of the agent's trust
 	// domain and the allowed ones (spiffe://<td>/**).
-	AllowedCallers []string       `yaml:"allowed_callers"`
-	ConnectionPool ConnectionPool `yaml:"connection_pool"`
-	CircuitBreaker CircuitBreaker `yaml:"circuit_breaker"`
-	Retry          Retry          `yaml:"retry"`
+	AllowedCallers []string `yaml:"allowed_callers"`
+	// PreferredBindings order the A2A protocol bindings (jsonrpc,
+	// http+json, grpc) used to call a peer whose card offers several, e.g.
+	// [grpc]; bindings not listed follow in the card's order. Default:
+	// none, the card's order (JSON-RPC first for AgentWeave agents).
+	PreferredBindings []string       `yaml:"preferred_bindings"`
+	ConnectionPool    ConnectionPool `yaml:"connection_pool"`
+	CircuitBreaker    CircuitBreaker `yaml:"circuit_breaker"`
+	Retry             Retry          `yaml:"retry"`
 }
 
 // ConnectionPool bounds outgoing connections.
@@ -172,7 +177,13 @@ type Server struct {
 	Port int    `yaml:"port"` // default 8443
 	// PublicURLs are the agent's https base URLs for its card.
 	// Default: https://<host>:<port> (with 127.0.0.1 for 0.0.0.0).
-	PublicURLs        []string      `yaml:"public_urls"`
+	PublicURLs []string `yaml:"public_urls"`
+	// Bindings are the A2A protocol bindings served, all on this one port
+	// and its mutual TLS (gRPC too: a gRPC call is told apart by its
+	// Content-Type), declared in the agent card in this order of
+	// preference: jsonrpc, http+json, grpc. Default: all three, in that
+	// order.
+	Bindings          []string      `yaml:"bindings"`
 	MaxBodyBytes      int64         `yaml:"max_body_bytes"`      // default 1048576
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"` // default 10s
 	IdleTimeout       time.Duration `yaml:"idle_timeout"`        // default 120s

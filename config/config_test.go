@@ -123,17 +123,20 @@ func TestProductionRules(t *testing.T) {
 		yaml string
 		want string
 	}{
-		"audit off":      {"authorization:\n  audit:\n    enabled: false\n", "authorization.audit.enabled: must be true in production"},
-		"static id":      {"identity:\n  provider: static\n", "static identities are for environment development only"},
-		"tls 1.1":        {"transport:\n  tls_min_version: \"1.1\"\n", `transport.tls_min_version: "1.1" is not one of 1.3, 1.2`},
-		"bad env":        {"agent:\n  environment: prod\n", `agent.environment: "prod" is not one of`},
-		"sqlite no path": {"tasks:\n  store: sqlite\n", "tasks.sqlite_path: is required"},
-		"bad cidr":       {"tasks:\n  push:\n    allowed_networks: [10.0.0.0/99]\n", "tasks.push.allowed_networks[0]"},
-		"two policies":   {"authorization:\n  opa_endpoint: http://127.0.0.1:8181\n", "needs exactly one of policy_dir"},
-		"audit sync":     {"authorization:\n  audit:\n    sync: sometimes\n", `authorization.audit.sync: "sometimes" is not every, none or a positive duration`},
-		"rate negative":  {"server:\n  rate_limit: {requests_per_second: -1}\n", "server.rate_limit: requests_per_second and burst must not be negative"},
-		"sample ratio":   {"observability:\n  tracing: {sample_ratio: 1.5}\n", "observability.tracing.sample_ratio: 1.5 is not between 0 and 1"},
-		"cache negative": {"authorization:\n  cache_size: -1\n", "authorization.cache_size: must not be negative"},
+		"audit off":       {"authorization:\n  audit:\n    enabled: false\n", "authorization.audit.enabled: must be true in production"},
+		"static id":       {"identity:\n  provider: static\n", "static identities are for environment development only"},
+		"tls 1.1":         {"transport:\n  tls_min_version: \"1.1\"\n", `transport.tls_min_version: "1.1" is not one of 1.3, 1.2`},
+		"bad env":         {"agent:\n  environment: prod\n", `agent.environment: "prod" is not one of`},
+		"sqlite no path":  {"tasks:\n  store: sqlite\n", "tasks.sqlite_path: is required"},
+		"bad cidr":        {"tasks:\n  push:\n    allowed_networks: [10.0.0.0/99]\n", "tasks.push.allowed_networks[0]"},
+		"two policies":    {"authorization:\n  opa_endpoint: http://127.0.0.1:8181\n", "needs exactly one of policy_dir"},
+		"audit sync":      {"authorization:\n  audit:\n    sync: sometimes\n", `authorization.audit.sync: "sometimes" is not every, none or a positive duration`},
+		"rate negative":   {"server:\n  rate_limit: {requests_per_second: -1}\n", "server.rate_limit: requests_per_second and burst must not be negative"},
+		"sample ratio":    {"observability:\n  tracing: {sample_ratio: 1.5}\n", "observability.tracing.sample_ratio: 1.5 is not between 0 and 1"},
+		"cache negative":  {"authorization:\n  cache_size: -1\n", "authorization.cache_size: must not be negative"},
+		"binding unknown": {"server:\n  bindings: [jsonrpc, soap]\n", `server.bindings[1]: "soap" is not one of jsonrpc, http+json, grpc`},
+		"binding twice":   {"server:\n  bindings: [grpc, grpc]\n", `server.bindings[1]: "grpc" is listed twice`},
+		"preferred gRPC":  {"transport:\n  preferred_bindings: [GRPC]\n", `transport.preferred_bindings[0]: "GRPC" is not one of jsonrpc, http+json, grpc`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

@@ -127,6 +127,9 @@ func (c *Config) applyDefaults(lookupEnv func(string) (string, bool)) {
 		}
 		sv.PublicURLs = []string{"https://" + net.JoinHostPort(host, strconv.Itoa(sv.Port))}
 	}
+	if len(sv.Bindings) == 0 {
+		sv.Bindings = []string{BindingJSONRPC, BindingHTTPJSON, BindingGRPC}
+	}
 	orDefault(&sv.MaxBodyBytes, 1<<20)
 	orDefault(&sv.ReadHeaderTimeout, 10*time.Second)
 	orDefault(&sv.IdleTimeout, 120*time.Second)

@@ -85,6 +85,7 @@ authorization:
 transport:
   tls_min_version: "1.2"
   allowed_callers: ["spiffe://example.org/agent/*"]
+  preferred_bindings: [grpc]
   connection_pool: {max_connections: 10, idle_timeout: 5s}
   circuit_breaker: {failure_threshold: 4, recovery_timeout: 10s, success_threshold: 1}
   retry: {max_attempts: 2, base_delay: 100ms, max_delay: 2s, factor: 1.5}
@@ -92,6 +93,7 @@ server:
   host: 127.0.0.1
   port: 9443
   public_urls: [https://search.example.org]
+  bindings: [grpc, jsonrpc]
   max_body_bytes: 4096
   read_header_timeout: 2s
   idle_timeout: 30s
@@ -129,13 +131,13 @@ func fullGo() config.Config {
 			Audit:          config.Audit{Enabled: new(true), Destination: "/var/log/audit.log", Sync: "100ms", MaxBytes: new(int64(0))},
 		},
 		Transport: config.Transport{
-			TLSMinVersion: "1.2", AllowedCallers: []string{"spiffe://example.org/agent/*"},
+			TLSMinVersion: "1.2", AllowedCallers: []string{"spiffe://example.org/agent/*"}, PreferredBindings: []string{"grpc"},
 			ConnectionPool: config.ConnectionPool{MaxConnections: 10, IdleTimeout: 5 * time.Second},
 			CircuitBreaker: config.CircuitBreaker{FailureThreshold: 4, RecoveryTimeout: 10 * time.Second, SuccessThreshold: 1},
 			Retry:          config.Retry{MaxAttempts: 2, BaseDelay: 100 * time.Millisecond, MaxDelay: 2 * time.Second, Factor: 1.5},
 		},
 		Server: config.Server{
-			Host: "127.0.0.1", Port: 9443, PublicURLs: []string{"https://search.example.org"}, MaxBodyBytes: 4096,
+			Host: "127.0.0.1", Port: 9443, PublicURLs: []string{"https://search.example.org"}, Bindings: []string{"grpc", "jsonrpc"}, MaxBodyBytes: 4096,
 			ReadHeaderTimeout: 2 * time.Second, IdleTimeout: 30 * time.Second, ShutdownTimeout: 5 * time.Second,
 			RateLimit: config.RateLimit{RequestsPerSecond: 2.5, Burst: 10},
 		},
@@ -354,6 +356,7 @@ func TestApplyDefaultsSetsEveryKey(t *testing.T) {
 	noDefault := map[string]bool{
 		"agent.capabilities": true, "identity.spiffe_endpoint": true, "identity.allowed_trust_domains": true,
 		"identity.static.cert_file": true, "identity.static.key_file": true, "identity.static.bundle_file": true,
+		"transport.preferred_bindings": true,
 		"authorization.opa_endpoint": true, "authorization.policy_dir": true,
 		"server.rate_limit.requests_per_second": true, "server.rate_limit.burst": true, "peers": true,
 		"tasks.sqlite_path": true, "tasks.postgres_dsn": true, "tasks.push.enabled": true, "tasks.push.allowed_networks": true,

@@ -31,6 +31,30 @@ func oneOf(p *problems, key, v string, allowed ...string) {
 	p.add(key, "%q is not one of %s", v, strings.Join(allowed, ", "))
 }
 
+// The A2A protocol bindings, as server.bindings and
+// transport.preferred_bindings name them.
+const (
+	BindingJSONRPC  = "jsonrpc"
+	BindingHTTPJSON = "http+json"
+	BindingGRPC     = "grpc"
+)
+
+// bindings checks a list of binding names: each known, none twice. (Not
+// oneOf, whose calls deploy/internal/configschema reads as the enumeration
+// of a plain string key.)
+func bindings(p *problems, key string, list []string) {
+	known := []string{BindingJSONRPC, BindingHTTPJSON, BindingGRPC}
+	for i, b := range list {
+		k := fmt.Sprintf("%s[%d]", key, i)
+		switch {
+		case !slices.Contains(known, b):
+			p.add(k, "%q is not one of %s", b, strings.Join(known, ", "))
+		case slices.Contains(list[:i], b):
+			p.add(k, "%q is listed twice", b)
+		}
+	}
+}
+
 func httpsURL(p *problems, key, raw string) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
@@ -215,6 +239,11 @@ func (c *Config) validate() problems {
 	for i, u := range c.Server.PublicURLs {
 		httpsURL(&p, fmt.Sprintf("server.public_urls[%d]", i), u)
 	}
+	if len(c.Server.Bindings) == 0 {
+		p.add("server.bindings", "must name at least one of %s, %s, %s", BindingJSONRPC, BindingHTTPJSON, BindingGRPC)
+	}
+	bindings(&p, "server.bindings", c.Server.Bindings)
+	bindings(&p, "transport.preferred_bindings", tr.PreferredBindings)
 	peerSeen := map[string]bool{}
 	for i, peer := range c.Peers {
 		key := fmt.Sprintf("peers[%d]", i)

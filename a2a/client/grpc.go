@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"net"
 	"net/url"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/resolver"
 
+	"github.com/agentweave/agentweave-go/a2a/internal/pbdata"
 	"github.com/agentweave/agentweave-go/identity"
 	"github.com/agentweave/agentweave-go/transport"
 )
@@ -133,8 +135,92 @@ func (p *Peer) grpcTransport() a2aclient.FactoryOption {
 			// The connection is the peer's, looked up at each call: the
 			// transport's Destroy leaves it open, and Client.Close may
 			// close it without breaking this transport.
-			return a2agrpc.NewGRPCTransportFromClient(a2apb.NewA2AServiceClient(peerConn{p, iface.URL})), nil
+			return boxing{a2agrpc.NewGRPCTransportFromClient(a2apb.NewA2AServiceClient(peerConn{p, iface.URL}))}, nil
 		}))
+}
+
+// boxing is a2a-go's gRPC transport with data parts of any JSON value,
+// not objects only (pbdata): requests boxed before a2a-go converts them,
+// answers unboxed after; boxingCalls does the protobuf side.
+type boxing struct{ a2aclient.Transport }
+
+func (b boxing) SendMessage(ctx context.Context, params a2aclient.ServiceParams, req *a2acore.SendMessageRequest) (a2acore.SendMessageResult, error) {
+	r, err := b.Transport.SendMessage(ctx, params, pbdata.Box(req))
+	pbdata.Unbox(r)
+	return r, err
+}
+
+func (b boxing) SendStreamingMessage(ctx context.Context, params a2aclient.ServiceParams, req *a2acore.SendMessageRequest) iter.Seq2[a2acore.Event, error] {
+	return unboxEvents(b.Transport.SendStreamingMessage(ctx, params, pbdata.Box(req)))
+}
+
+func (b boxing) SubscribeToTask(ctx context.Context, params a2aclient.ServiceParams, req *a2acore.SubscribeToTaskRequest) iter.Seq2[a2acore.Event, error] {
+	return unboxEvents(b.Transport.SubscribeToTask(ctx, params, req))
+}
+
+func (b boxing) GetTask(ctx context.Context, params a2aclient.ServiceParams, req *a2acore.GetTaskRequest) (*a2acore.Task, error) {
+	t, err := b.Transport.GetTask(ctx, params, req)
+	pbdata.Unbox(t)
+	return t, err
+}
+
+func (b boxing) CancelTask(ctx context.Context, params a2aclient.ServiceParams, req *a2acore.CancelTaskRequest) (*a2acore.Task, error) {
+	t, err := b.Transport.CancelTask(ctx, params, req)
+	pbdata.Unbox(t)
+	return t, err
+}
+
+func (b boxing) ListTasks(ctx context.Context, params a2aclient.ServiceParams, req *a2acore.ListTasksRequest) (*a2acore.ListTasksResponse, error) {
+	l, err := b.Transport.ListTasks(ctx, params, req)
+	pbdata.Unbox(l)
+	return l, err
+}
+
+func unboxEvents(events iter.Seq2[a2acore.Event, error]) iter.Seq2[a2acore.Event, error] {
+	return func(yield func(a2acore.Event, error) bool) {
+		for ev, err := range events {
+			pbdata.Unbox(ev)
+			if !yield(ev, err) {
+				return
+			}
+		}
+	}
+}
+
+// boxingCalls are the protobuf side of boxing: requests unboxed before
+// they are sent, answers boxed when received, so that a2a-go converts them
+// without loss.
+var boxingCalls = []grpc.DialOption{
+	grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoke grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		pbdata.UnboxProto(req)
+		err := invoke(ctx, method, req, reply, cc, opts...)
+		if err == nil {
+			pbdata.BoxProto(reply)
+		}
+		return err
+	}),
+	grpc.WithChainStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, open grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+		s, err := open(ctx, desc, cc, method, opts...)
+		if err != nil {
+			return nil, err
+		}
+		return boxingStream{s}, nil
+	}),
+}
+
+type boxingStream struct{ grpc.ClientStream }
+
+func (s boxingStream) SendMsg(m any) error {
+	pbdata.UnboxProto(m)
+	return s.ClientStream.SendMsg(m)
+}
+
+func (s boxingStream) RecvMsg(m any) error {
+	err := s.ClientStream.RecvMsg(m)
+	if err == nil {
+		pbdata.BoxProto(m)
+	}
+	return err
 }
 
 // peerConn is a peer's gRPC connection to one URL, (re)dialed when a call
@@ -176,7 +262,8 @@ func (p *Peer) grpcConn(rawURL string) (*grpc.ClientConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, err := grpc.NewClient(rawURL, append(opts, c.opts.GRPCDialOptions...)...)
+	opts = append(append(opts, boxingCalls...), c.opts.GRPCDialOptions...)
+	conn, err := grpc.NewClient(rawURL, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("a2a: gRPC interface %s of %s: %w", rawURL, p.ID, err)
 	}

@@ -38,12 +38,17 @@ note on standard error (the agent reads it at start).`,
 			for _, c := range cfg.Agent.Capabilities {
 				caps = append(caps, a2a.Capability{Name: c.Name, Description: c.Description, Tags: c.Tags})
 			}
+			bindings, err := a2a.ParseBindings(cfg.Server.Bindings)
+			if err != nil {
+				return fmt.Errorf("card: server.bindings: %w", err)
+			}
 			card, err := a2a.BuildCard(a2a.CardOptions{
 				Name:              cfg.Agent.Name,
 				Description:       cfg.Agent.Description,
 				Version:           cfg.Agent.Version,
 				URLs:              cfg.Server.PublicURLs,
 				PushNotifications: cfg.Tasks.Push.Enabled,
+				Bindings:          bindings,
 			}, caps)
 			if err != nil {
 				return fmt.Errorf("card: %w", err)
