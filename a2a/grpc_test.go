@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
 	"github.com/a2aproject/a2a-go/v2/a2aclient"
@@ -15,6 +16,7 @@ import (
 	a2apb "github.com/a2aproject/a2a-go/v2/a2apb/v1"
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -22,8 +24,10 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/agentweave/agentweave-go/a2a"
+	"github.com/agentweave/agentweave-go/a2a/a2atest"
 	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/identity"
+	"github.com/agentweave/agentweave-go/transport"
 )
 
 // TestGRPCEveryOperation: every A2A operation works over the gRPC binding
@@ -417,5 +421,54 @@ func TestGRPCDataPartsAnyJSON(t *testing.T) {
 	}
 	if got := send("list", structpb.NewStructValue(&structpb.Struct{})).GetArtifacts()[0].GetParts()[0].GetData(); !proto.Equal(got, list) {
 		t.Errorf("a list result arrived as %v, want the array", got)
+	}
+}
+
+// TestGRPCStreamLimit: gRPC calls are HTTP/2 streams of the agent's one
+// port, so the transport's limit of concurrent streams per connection
+// (transport.ServerOptions.MaxConcurrentStreams) bounds them as it bounds
+// the JSON bindings': with a limit of 1, a call waits while a stream is
+// open on the connection, and goes through once it ends.
+func TestGRPCStreamLimit(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	e := newEnv(t)
+	agent := a2atest.Serve(t, e.CA.Source(e.CA.CreateX509SVID(agentID)), a2atest.Options{
+		Engine: a2a.EngineOptions{Capabilities: capabilities(release)},
+		Server: transport.ServerOptions{MaxConcurrentStreams: 1},
+	})
+	conn, err := grpc.NewClient(agent.URL, e.GRPCDialOptions(aliceID)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	v1 := a2apb.NewA2AServiceClient(conn)
+	ctx := metadata.NewOutgoingContext(t.Context(), metadata.Pairs("a2a-version", "1.0"))
+	stream, err := v1.SendStreamingMessage(ctx, &a2apb.SendMessageRequest{Message: &a2apb.Message{
+		MessageId: "m-slow", Role: a2apb.Role_ROLE_USER, Metadata: mustStruct(t, map[string]any{a2a.ExtensionURI: "slow"}),
+		Parts: []*a2apb.Part{{Content: &a2apb.Part_Data{Data: structpb.NewStructValue(&structpb.Struct{})}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := stream.Recv() // the stream is open: it holds the one slot
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := first.GetTask().GetId()
+
+	waiting, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if _, err := v1.GetTask(waiting, &a2apb.GetTaskRequest{Id: id}); status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("GetTask beside an open stream = %v, want it to wait (DEADLINE_EXCEEDED)", err)
+	}
+	close(release)
+	for {
+		if _, err := stream.Recv(); err != nil {
+			break
+		}
+	}
+	if task, err := v1.GetTask(ctx, &a2apb.GetTaskRequest{Id: id}); err != nil || task.GetStatus().GetState() != a2apb.TaskState_TASK_STATE_COMPLETED {
+		t.Errorf("GetTask after the stream = %v, %v; want the completed task", task, err)
 	}
 }
