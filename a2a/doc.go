@@ -10,7 +10,7 @@
 // tests.
 //
 // It uses a2a-go (imported here as a2acore, a2asrv, a2aclient) for the wire
-// — types, the JSON-RPC and HTTP+JSON bindings, SSE — and replaces a2a-go's
+// — types, the JSON-RPC, HTTP+JSON and gRPC bindings, SSE — and replaces a2a-go's
 // default request handler with its own task [Engine]: a2a-go's handler
 // deep-copies every task and event through encoding/gob, which costs about
 // 1.6 ms of CPU per request; the engine builds a new immutable snapshot per
@@ -47,6 +47,10 @@
 // such as "task_id", is accepted next to its JSON name "taskId", in
 // JSON-RPC params, HTTP+JSON bodies and query parameters; answers use the
 // JSON names), and an agent card ([BuildCard]) with ETag, Last-Modified and
-// Cache-Control. Serve it with transport.Server, which authenticates every
-// caller by mTLS.
+// Cache-Control. The gRPC binding shares the port: a request with
+// Content-Type application/grpc goes to a grpc.Server (grpc.go), with the
+// version from the a2a-version metadata and messages bounded by the body
+// limit. The card declares, and the handler serves, the bindings of
+// [CardOptions].Bindings. Serve it with transport.Server, which
+// authenticates every caller by mTLS.
 package a2a

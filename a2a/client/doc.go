@@ -10,4 +10,9 @@
 // streams its events, resuming the subscription when a connection drops.
 // [Client.Peer] gives the target's verified card (cached, revalidated with
 // ETag) and every A2A operation, each authorized the same way.
+//
+// Calls go over the first binding of [Options].Bindings that the card
+// offers (JSON-RPC, HTTP+JSON or gRPC), else over the card's first. gRPC connections are verified as
+// the HTTP ones are ([GRPCDialOptions]); [GRPCResolver] lets any gRPC
+// client dial a card's https URL.
 package client
