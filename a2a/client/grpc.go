@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"net"
+	"net/http/httptrace"
 	"net/url"
 	"sync"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/stats"
 
 	"github.com/agentweave/agentweave-go/a2a/internal/pbdata"
 	"github.com/agentweave/agentweave-go/identity"
@@ -208,6 +210,38 @@ var boxingCalls = []grpc.DialOption{
 	}),
 }
 
+// sentReporter tells the httptrace.ClientTrace of a gRPC call's context,
+// if any, what it tells that of an HTTP request: WroteHeaders once the
+// call's headers are on their way (from then on the request may have
+// reached the peer), GotFirstResponseByte once its answer begins. So
+// whoever decides on retries by the trace (resilience.TrackSent, in
+// Options.Guard) never sends a call twice over gRPC that may have been
+// received, and retries one that was never sent, as over HTTP.
+type sentReporter struct{}
+
+var _ stats.Handler = sentReporter{}
+
+func (sentReporter) HandleRPC(ctx context.Context, s stats.RPCStats) {
+	trace := httptrace.ContextClientTrace(ctx)
+	if trace == nil {
+		return
+	}
+	switch s.(type) {
+	case *stats.OutHeader:
+		if trace.WroteHeaders != nil {
+			trace.WroteHeaders()
+		}
+	case *stats.InHeader, *stats.InTrailer, *stats.InPayload:
+		if trace.GotFirstResponseByte != nil {
+			trace.GotFirstResponseByte()
+		}
+	}
+}
+
+func (sentReporter) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context   { return ctx }
+func (sentReporter) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
+func (sentReporter) HandleConn(context.Context, stats.ConnStats)                       {}
+
 type boxingStream struct{ grpc.ClientStream }
 
 func (s boxingStream) SendMsg(m any) error {
@@ -262,7 +296,8 @@ func (p *Peer) grpcConn(rawURL string) (*grpc.ClientConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts = append(append(opts, boxingCalls...), c.opts.GRPCDialOptions...)
+	opts = append(append(opts, boxingCalls...), grpc.WithStatsHandler(sentReporter{}))
+	opts = append(opts, c.opts.GRPCDialOptions...)
 	conn, err := grpc.NewClient(rawURL, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("a2a: gRPC interface %s of %s: %w", rawURL, p.ID, err)

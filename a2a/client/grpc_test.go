@@ -6,10 +6,12 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
 	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
+	"github.com/google/go-cmp/cmp"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/agentweave/agentweave-go/a2a"
@@ -17,6 +19,7 @@ import (
 	"github.com/agentweave/agentweave-go/a2a/internal/fixture"
 	"github.com/agentweave/agentweave-go/authz"
 	"github.com/agentweave/agentweave-go/identity"
+	"github.com/agentweave/agentweave-go/resilience"
 	"github.com/agentweave/agentweave-go/transport"
 )
 
@@ -169,5 +172,80 @@ func TestClientGRPCVerifiesServer(t *testing.T) {
 	}
 	if served.Load() != 0 {
 		t.Error("the impostor received a request")
+	}
+}
+
+// TestClientGRPCReportsSent: a gRPC call tells resilience.TrackSent what
+// an HTTP request tells it, so that Options.Guard retries over gRPC
+// exactly what it retries over HTTP: a call whose answer began was sent
+// and answered (never repeated); a call to a gRPC interface nobody listens
+// on was never sent (safe to repeat, even SendMessage).
+func TestClientGRPCReportsSent(t *testing.T) {
+	t.Parallel()
+	type attempt struct {
+		op             string
+		sent, answered bool
+	}
+	var mu sync.Mutex
+	var attempts []attempt
+	guard := func(ctx context.Context, _ spiffeid.ID, op string, _ bool, exchange func(context.Context) error) error {
+		tctx, s := resilience.TrackSent(ctx)
+		err := exchange(tctx)
+		mu.Lock()
+		attempts = append(attempts, attempt{op, s.Sent(), s.Answered()})
+		mu.Unlock()
+		return err
+	}
+	call := func(e *env) error {
+		c, err := client.New(e.CA.Source(e.CA.CreateX509SVID(aliceID)), client.Options{
+			Resolver: client.StaticResolver{agentID: e.Base}, Enforcer: &authz.Enforcer{Authorizer: authz.AllowAll()},
+			Bindings: []a2acore.TransportProtocol{a2acore.TransportProtocolGRPC}, Guard: guard,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		_, err = c.Call(t.Context(), agentID, "echo", nil)
+		return err
+	}
+
+	if err := call(newEnv(t)); err != nil {
+		t.Fatal(err)
+	}
+
+	// A card whose gRPC interface is a closed port.
+	ln, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "https://" + ln.Addr().String()
+	_ = ln.Close()
+	card, err := a2a.BuildCard(a2a.CardOptions{Name: "a", Description: "a", URLs: []string{dead}, Bindings: []a2acore.TransportProtocol{a2acore.TransportProtocolGRPC}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cardJSON, err := a2a.MarshalCard(card)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnvWrapped(t, func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		if r.URL.Path == a2a.CardPath {
+			_, _ = w.Write(cardJSON)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+	if err := call(e); err == nil {
+		t.Fatal("a call to a closed port succeeded")
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	want := []attempt{
+		{"GetAgentCard", true, true}, {"SendMessage", true, true},
+		{"GetAgentCard", true, true}, {"SendMessage", false, false},
+	}
+	if diff := cmp.Diff(want, attempts, cmp.AllowUnexported(attempt{})); diff != "" {
+		t.Errorf("attempts (-want +got):\n%s", diff)
 	}
 }
