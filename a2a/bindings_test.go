@@ -80,13 +80,19 @@ func TestCardBindings(t *testing.T) {
 
 func TestParseBinding(t *testing.T) {
 	t.Parallel()
-	for in, want := range map[string]a2acore.TransportProtocol{
-		"jsonrpc": a2acore.TransportProtocolJSONRPC, "JSONRPC": a2acore.TransportProtocolJSONRPC,
-		"http+json": a2acore.TransportProtocolHTTPJSON, "HTTP+JSON": a2acore.TransportProtocolHTTPJSON,
-		"grpc": a2acore.TransportProtocolGRPC, " GRPC ": a2acore.TransportProtocolGRPC,
+	for _, tt := range []struct {
+		in   string
+		want a2acore.TransportProtocol
+	}{
+		{"jsonrpc", a2acore.TransportProtocolJSONRPC},
+		{"JSONRPC", a2acore.TransportProtocolJSONRPC},
+		{"http+json", a2acore.TransportProtocolHTTPJSON},
+		{"HTTP+JSON", a2acore.TransportProtocolHTTPJSON},
+		{"grpc", a2acore.TransportProtocolGRPC},
+		{" GRPC ", a2acore.TransportProtocolGRPC},
 	} {
-		if got, err := a2a.ParseBinding(in); got != want || err != nil {
-			t.Errorf("ParseBinding(%q) = %q, %v; want %q", in, got, err, want)
+		if got, err := a2a.ParseBinding(tt.in); got != tt.want || err != nil {
+			t.Errorf("ParseBinding(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
 		}
 	}
 	if _, err := a2a.ParseBinding("soap"); err == nil {

@@ -50,7 +50,8 @@ func TestGRPCInteropA2AGoClient(t *testing.T) {
 	}
 	verifyAgent := tlsconfig.AuthorizeID(agentID)
 
-	t.Run("SPIFFE mTLS", func(t *testing.T) {
+	// Subtests in sequence: each counts the calls that reached the handler.
+	{
 		c := connect(t, grpccredentials.MTLSClientCredentials(alice, alice, verifyAgent))
 		before := grpcCalls.Load()
 		task := asTask(t)(c.SendMessage(t.Context(), call("echo", map[string]any{"q": 1})))
@@ -70,7 +71,7 @@ func TestGRPCInteropA2AGoClient(t *testing.T) {
 		if n == 0 || grpcCalls.Load()-before != 3 {
 			t.Errorf("%d stream events, %d gRPC calls; want the 3 calls over gRPC", n, grpcCalls.Load()-before)
 		}
-	})
+	}
 
 	refused := func(t *testing.T, creds credentials.TransportCredentials, alert string) {
 		t.Helper()
@@ -88,12 +89,12 @@ func TestGRPCInteropA2AGoClient(t *testing.T) {
 			t.Errorf("error = %v, want the server's TLS alert %q", err, alert)
 		}
 	}
-	t.Run("no client certificate", func(t *testing.T) {
-		refused(t, grpccredentials.TLSClientCredentials(alice, verifyAgent), "certificate required")
-	})
-	t.Run("SVID from another CA", func(t *testing.T) {
+	// No client certificate.
+	refused(t, grpccredentials.TLSClientCredentials(alice, verifyAgent), "certificate required")
+	// An SVID of the trust domain from another CA.
+	{
 		other := identitytest.NewCA(t, td)
 		forged := other.Source(other.CreateX509SVID(aliceID)) // the server is verified with the right bundle (alice)
 		refused(t, grpccredentials.MTLSClientCredentials(forged, alice, verifyAgent), "bad certificate")
-	})
+	}
 }

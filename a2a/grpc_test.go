@@ -264,25 +264,23 @@ func TestGRPCVersionNegotiation(t *testing.T) {
 		{"0.3 on the 1.0 service", []string{"a2a-version", "0.3"}, true},
 		{"unknown", []string{"a2a-version", "2.0"}, true},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			ctx := t.Context()
-			if tt.md != nil {
-				ctx = metadata.NewOutgoingContext(ctx, metadata.Pairs(tt.md...))
+		ctx := t.Context()
+		if tt.md != nil {
+			ctx = metadata.NewOutgoingContext(ctx, metadata.Pairs(tt.md...))
+		}
+		resp, err := v1.SendMessage(ctx, send)
+		if !tt.refused {
+			if err != nil || resp.GetMessage() == nil {
+				t.Errorf("%s: SendMessage = %v, %v; want the agent's message", tt.name, resp, err)
 			}
-			resp, err := v1.SendMessage(ctx, send)
-			if !tt.refused {
-				if err != nil || resp.GetMessage() == nil {
-					t.Fatalf("SendMessage = %v, %v; want the agent's message", resp, err)
-				}
-				return
-			}
-			assertVersionRefused(t, err)
-			stream, err := v1.SendStreamingMessage(ctx, send)
-			if err == nil {
-				_, err = stream.Recv()
-			}
-			assertVersionRefused(t, err)
-		})
+			continue
+		}
+		assertVersionRefused(t, tt.name+": SendMessage", err)
+		stream, err := v1.SendStreamingMessage(ctx, send)
+		if err == nil {
+			_, err = stream.Recv()
+		}
+		assertVersionRefused(t, tt.name+": SendStreamingMessage", err)
 	}
 	if got := audit.Snapshot(); len(got) != 2 {
 		t.Errorf("decisions = %v, want only the two served calls", got)
@@ -314,11 +312,12 @@ func TestGRPCVersionNegotiation(t *testing.T) {
 	}
 }
 
-func assertVersionRefused(t *testing.T, err error) {
+func assertVersionRefused(t *testing.T, what string, err error) {
 	t.Helper()
 	st, _ := status.FromError(err)
 	if st.Code() != codes.FailedPrecondition {
-		t.Fatalf("error = %v, want FAILED_PRECONDITION", err)
+		t.Errorf("%s: error = %v, want FAILED_PRECONDITION", what, err)
+		return
 	}
 	var reason string
 	for _, d := range st.Details() {
@@ -327,7 +326,7 @@ func assertVersionRefused(t *testing.T, err error) {
 		}
 	}
 	if reason != "VERSION_NOT_SUPPORTED" || !strings.Contains(st.Message(), "a2a-version: 1.0") {
-		t.Errorf("refusal = %q (reason %q), want VERSION_NOT_SUPPORTED saying what to send", st.Message(), reason)
+		t.Errorf("%s: refusal = %q (reason %q), want VERSION_NOT_SUPPORTED saying what to send", what, st.Message(), reason)
 	}
 }
 
@@ -392,10 +391,12 @@ func mustStruct(t *testing.T, m map[string]any) *structpb.Struct {
 func TestGRPCDataPartsAnyJSON(t *testing.T) {
 	t.Parallel()
 	e := newEnvWith(t, func(o *a2a.EngineOptions, _ identity.Source) {
-		o.Capabilities = append(o.Capabilities, a2a.Capability{Name: "list", Description: "answers a list",
+		o.Capabilities = append(o.Capabilities, a2a.Capability{
+			Name: "list", Description: "answers a list",
 			Handler: func(ctx context.Context, c *a2a.Request) (any, error) {
 				return nil, c.Result(ctx, []any{1, "two", nil})
-			}})
+			},
+		})
 	})
 	v1 := a2apb.NewA2AServiceClient(e.GRPCConn(aliceID))
 	ctx := metadata.NewOutgoingContext(t.Context(), metadata.Pairs("a2a-version", "1.0"))

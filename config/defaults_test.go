@@ -356,8 +356,7 @@ func TestApplyDefaultsSetsEveryKey(t *testing.T) {
 	noDefault := map[string]bool{
 		"agent.capabilities": true, "identity.spiffe_endpoint": true, "identity.allowed_trust_domains": true,
 		"identity.static.cert_file": true, "identity.static.key_file": true, "identity.static.bundle_file": true,
-		"transport.preferred_bindings": true,
-		"authorization.opa_endpoint": true, "authorization.policy_dir": true,
+		"authorization.opa_endpoint": true, "authorization.policy_dir": true, "transport.preferred_bindings": true,
 		"server.rate_limit.requests_per_second": true, "server.rate_limit.burst": true, "peers": true,
 		"tasks.sqlite_path": true, "tasks.postgres_dsn": true, "tasks.push.enabled": true, "tasks.push.allowed_networks": true,
 		"observability.tracing.enabled": true,

@@ -238,9 +238,15 @@ func (sentReporter) HandleRPC(ctx context.Context, s stats.RPCStats) {
 	}
 }
 
-func (sentReporter) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context   { return ctx }
-func (sentReporter) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
-func (sentReporter) HandleConn(context.Context, stats.ConnStats)                       {}
+func (sentReporter) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context {
+	return ctx
+}
+
+func (sentReporter) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context {
+	return ctx
+}
+
+func (sentReporter) HandleConn(context.Context, stats.ConnStats) {}
 
 type boxingStream struct{ grpc.ClientStream }
 
