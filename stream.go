@@ -120,8 +120,10 @@ func (r *Result) apply(raw a2acore.Event) *Event {
 		if r.State == "" {
 			r.State = a2acore.TaskStateWorking
 		}
-		return &Event{Kind: EventArtifact, TaskID: r.TaskID, ContextID: r.ContextID, State: r.State,
-			Artifact: ev.Artifact, Append: ev.Append, LastChunk: ev.LastChunk}
+		return &Event{
+			Kind: EventArtifact, TaskID: r.TaskID, ContextID: r.ContextID, State: r.State,
+			Artifact: ev.Artifact, Append: ev.Append, LastChunk: ev.LastChunk,
+		}
 	}
 	return nil
 }

@@ -9,8 +9,9 @@ import (
 	"time"
 
 	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
-	"github.com/agentweave/agentweave-go/a2a/taskstore"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/agentweave/agentweave-go/a2a/taskstore"
 )
 
 // liveTask is a task that has not reached a terminal state: its latest

@@ -101,7 +101,8 @@ func (c *Client) check(ctx context.Context, target spiffeid.ID, op, action strin
 		return nil, err
 	}
 	self := c.src.ID()
-	in := &authz.Input{Context: rc,
+	in := &authz.Input{
+		Context:   rc,
 		Direction: authz.Outbound, Operation: op, Action: action, TaskID: string(taskID),
 		CallerSPIFFEID: self.String(), CallerTrustDomain: self.TrustDomain().Name(),
 		CalleeSPIFFEID: target.String(), CalleeTrustDomain: target.TrustDomain().Name(),

@@ -12,8 +12,9 @@ import (
 	"time"
 
 	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
-	"github.com/agentweave/agentweave-go/a2a/internal/wire"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/agentweave/agentweave-go/a2a/internal/wire"
 )
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}

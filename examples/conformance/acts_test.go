@@ -68,10 +68,14 @@ func TestACTSBehaviors(t *testing.T) {
 			}
 		}, `task completed`},
 		{"tck-complete-task", "tck-complete-task-001", nil, ""},
-		{"tck-long-running", "tck-long-running", artifact(`{"text":"long running result"}`),
-			`task working artifact:{"text":"long running result"}:last completed`},
-		{"tck-stream-basic", "tck-stream-basic go", artifact(`{"text":"streamed content"}`),
-			`task working artifact:{"text":"streamed content"}:last completed`},
+		{
+			"tck-long-running", "tck-long-running", artifact(`{"text":"long running result"}`),
+			`task working artifact:{"text":"long running result"}:last completed`,
+		},
+		{
+			"tck-stream-basic", "tck-stream-basic go", artifact(`{"text":"streamed content"}`),
+			`task working artifact:{"text":"streamed content"}:last completed`,
+		},
 		{"tck-stream-chunked", "tck-stream-chunked", func(t *testing.T, task *a2acore.Task) {
 			var got string
 			for _, a := range task.Artifacts {

@@ -56,23 +56,33 @@ func TestClientParse(t *testing.T) {
 	tests := []struct {
 		name, operation, payload, want string
 	}{
-		{"send_message task", "send_message",
+		{
+			"send_message task", "send_message",
 			`{"jsonrpc":"2.0","id":"req-001","result":{"task":` + task + `}}`,
-			`{"task":` + task + `}`},
-		{"send_message message", "send_message",
+			`{"task":` + task + `}`,
+		},
+		{
+			"send_message message", "send_message",
 			`{"jsonrpc":"2.0","id":"req-002","result":{"message":{"messageId":"m1","role":"ROLE_AGENT","parts":[{"text":"hi"}]}}}`,
-			`{"message":{"messageId":"m1","role":"ROLE_AGENT","parts":[{"text":"hi"}]}}`},
-		{"get_task", "get_task",
+			`{"message":{"messageId":"m1","role":"ROLE_AGENT","parts":[{"text":"hi"}]}}`,
+		},
+		{
+			"get_task", "get_task",
 			`{"jsonrpc":"2.0","id":7,"result":` + task + `}`,
-			task},
-		{"get_task error", "get_task",
+			task,
+		},
+		{
+			"get_task error", "get_task",
 			`{"jsonrpc":"2.0","id":"req-004","error":{"code":-32001,"message":"Task not found"}}`,
-			`{"error":{"code":-32001,"message":"Task not found"}}`},
+			`{"error":{"code":-32001,"message":"Task not found"}}`,
+		},
 		{"get_task HTTP+JSON", "get_task", task, task},
-		{"get_task HTTP+JSON error", "get_task",
+		{
+			"get_task HTTP+JSON error", "get_task",
 			`{"error":{"code":404,"status":"NOT_FOUND","message":"Task not found","details":[` +
 				`{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"TASK_NOT_FOUND","domain":"a2a-protocol.org"}]}}`,
-			`{"error":{"code":-32001,"message":"Task not found"}}`},
+			`{"error":{"code":-32001,"message":"Task not found"}}`,
+		},
 	}
 	forBindings(t, bs, func(t *testing.T, c *a2aclient.Client) {
 		for _, tt := range tests {

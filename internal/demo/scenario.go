@@ -187,7 +187,6 @@ func stateName(s a2acore.TaskState) string {
 	return strings.ToLower(strings.TrimPrefix(string(s), "TASK_STATE_"))
 }
 
-
 func partsText(parts []*a2acore.Part) string {
 	var b strings.Builder
 	for _, p := range parts {

@@ -13,6 +13,7 @@ import (
 
 	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
 	"github.com/a2aproject/a2a-go/v2/a2asrv"
+
 	"github.com/agentweave/agentweave-go/a2a/internal/wire"
 )
 

@@ -278,7 +278,7 @@ func (r *rewriter) value(o *Object, repeated bool) {
 // object walks an o object, renaming proto names and descending into the
 // message-typed fields.
 func (r *rewriter) object(o *Object) {
-	r.i++ // past '{'
+	r.i++          // past '{'
 	var seen []int // field indexes, one per key that names a field
 	renamed := -1  // a field some key renamed (any, for the duplicate check)
 	for r.err == nil {

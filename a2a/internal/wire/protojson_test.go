@@ -119,9 +119,11 @@ func TestSchemaIsTheProto(t *testing.T) {
 	for _, r := range requests {
 		check(r.o)
 	}
-	for _, m := range []string{"SendMessage", "SendStreamingMessage", "GetTask", "ListTasks", "CancelTask", "SubscribeToTask",
+	for _, m := range []string{
+		"SendMessage", "SendStreamingMessage", "GetTask", "ListTasks", "CancelTask", "SubscribeToTask",
 		"CreateTaskPushNotificationConfig", "GetTaskPushNotificationConfig", "ListTaskPushNotificationConfigs",
-		"DeleteTaskPushNotificationConfig", "GetExtendedAgentCard"} {
+		"DeleteTaskPushNotificationConfig", "GetExtendedAgentCard",
+	} {
 		if Params(m) == nil {
 			t.Errorf("Params(%q) = nil", m)
 		}
@@ -189,10 +191,14 @@ func TestCamelCase(t *testing.T) {
 		err            bool
 	}{
 		{"JSON names unchanged", `{"message":{"messageId":"m","taskId":"t"}}`, `{"message":{"messageId":"m","taskId":"t"}}`, false},
-		{"proto names renamed", `{"message":{"message_id":"m","context_id":"c","task_id":"t","reference_task_ids":["r"],"parts":[{"text":"x","media_type":"text/plain"}]},"configuration":{"accepted_output_modes":["a"],"history_length":2,"return_immediately":true,"task_push_notification_config":{"task_id":"t","url":"u"}}}`,
-			`{"message":{"messageId":"m","contextId":"c","taskId":"t","referenceTaskIds":["r"],"parts":[{"text":"x","mediaType":"text/plain"}]},"configuration":{"acceptedOutputModes":["a"],"historyLength":2,"returnImmediately":true,"taskPushNotificationConfig":{"taskId":"t","url":"u"}}}`, false},
-		{"user data kept", `{"metadata":{"task_id":1},"message":{"metadata":{"context_id":{"message_id":2}},"parts":[{"data":{"task_id":3,"l":[{"media_type":4}]},"metadata":{"media_type":5}}]}}`,
-			`{"metadata":{"task_id":1},"message":{"metadata":{"context_id":{"message_id":2}},"parts":[{"data":{"task_id":3,"l":[{"media_type":4}]},"metadata":{"media_type":5}}]}}`, false},
+		{
+			"proto names renamed", `{"message":{"message_id":"m","context_id":"c","task_id":"t","reference_task_ids":["r"],"parts":[{"text":"x","media_type":"text/plain"}]},"configuration":{"accepted_output_modes":["a"],"history_length":2,"return_immediately":true,"task_push_notification_config":{"task_id":"t","url":"u"}}}`,
+			`{"message":{"messageId":"m","contextId":"c","taskId":"t","referenceTaskIds":["r"],"parts":[{"text":"x","mediaType":"text/plain"}]},"configuration":{"acceptedOutputModes":["a"],"historyLength":2,"returnImmediately":true,"taskPushNotificationConfig":{"taskId":"t","url":"u"}}}`, false,
+		},
+		{
+			"user data kept", `{"metadata":{"task_id":1},"message":{"metadata":{"context_id":{"message_id":2}},"parts":[{"data":{"task_id":3,"l":[{"media_type":4}]},"metadata":{"media_type":5}}]}}`,
+			`{"metadata":{"task_id":1},"message":{"metadata":{"context_id":{"message_id":2}},"parts":[{"data":{"task_id":3,"l":[{"media_type":4}]},"metadata":{"media_type":5}}]}}`, false,
+		},
 		{"unknown keys kept", `{"task_id":1,"message":{"foo_bar":[{"task_id":2}]}}`, `{"task_id":1,"message":{"foo_bar":[{"task_id":2}]}}`, false},
 		{"escaped proto name", `{"message":{"task\u005fid":"t"}}`, `{"message":{"taskId":"t"}}`, false},
 		{"JSON name in another case", `{"MESSAGE":{"task_id":"t"}}`, `{"MESSAGE":{"taskId":"t"}}`, false},

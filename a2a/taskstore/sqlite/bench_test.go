@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
+
 	"github.com/agentweave/agentweave-go/a2a/taskstore"
 )
 
