@@ -336,7 +336,7 @@ func (e *Engine) SendStreamingMessage(ctx context.Context, req *a2acore.SendMess
 func (e *Engine) stream(ctx context.Context, sub *subscriber, yield func(a2acore.Event, error) bool) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	defer context.AfterFunc(e.streamsEnd, cancel)()
+	defer context.AfterFunc(e.streamsEnd, cancel)() //nolint:contextcheck // the engine's stop ends the stream; ctx is still the request's
 	for {
 		events, done, err := sub.next(ctx)
 		if err != nil {

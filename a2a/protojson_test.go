@@ -14,12 +14,6 @@ import (
 	"github.com/agentweave/agentweave-go/a2a"
 )
 
-// wireCall is one A2A operation over one binding, as raw HTTP.
-type wireCall struct {
-	rpc          bool
-	method, path string // HTTP+JSON
-}
-
 // answer sends an A2A 1.0 request over a binding: JSON-RPC method with
 // params, or the HTTP+JSON request; it returns the result (the JSON-RPC
 // result, the HTTP+JSON body) and fails the test on an error answer.
