@@ -242,8 +242,10 @@ func TestClientGRPCReportsSent(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	want := []attempt{
-		{"GetAgentCard", true, true}, {"SendMessage", true, true},
-		{"GetAgentCard", true, true}, {"SendMessage", false, false},
+		{"GetAgentCard", true, true},
+		{"SendMessage", true, true},
+		{"GetAgentCard", true, true},
+		{"SendMessage", false, false},
 	}
 	if diff := cmp.Diff(want, attempts, cmp.AllowUnexported(attempt{})); diff != "" {
 		t.Errorf("attempts (-want +got):\n%s", diff)
