@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http/httptrace"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,9 +19,11 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/stats"
+	"google.golang.org/grpc/status"
 
 	"github.com/agentweave/agentweave-go/a2a/internal/pbdata"
 	"github.com/agentweave/agentweave-go/identity"
@@ -277,7 +280,7 @@ func (c peerConn) Invoke(ctx context.Context, method string, args, reply any, op
 	if err != nil {
 		return err
 	}
-	return conn.Invoke(ctx, method, args, reply, opts...)
+	return c.refused(conn.Invoke(ctx, method, args, reply, opts...))
 }
 
 func (c peerConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
@@ -285,7 +288,26 @@ func (c peerConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method s
 	if err != nil {
 		return nil, err
 	}
-	return conn.NewStream(ctx, desc, method, opts...)
+	s, err := conn.NewStream(ctx, desc, method, opts...)
+	return s, c.refused(err)
+}
+
+// refused turns the peer ending the TLS handshake (our SVID not accepted)
+// into the error the HTTP path gives (transport.RefusedByPeer matches it:
+// not the peer's fault, never retried), with the same advice. gRPC reports
+// the TLS alert only in its status text, so it is recognized there.
+func (c peerConn) refused(err error) error {
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != codes.Unavailable {
+		return err
+	}
+	_, alert, found := strings.Cut(st.Message(), "remote error: ")
+	if !found {
+		return err
+	}
+	alert = strings.TrimRight(alert, `"`)
+	return fmt.Errorf("a2a: %s refused this agent (%s) at the TLS handshake: is it among the peer's allowed callers and trust domains? %w",
+		c.p.ID, c.p.client.src.ID(), &net.OpError{Op: "remote error", Net: "tcp", Err: errors.New(alert)})
 }
 
 // grpcConn returns the peer's connection to rawURL, creating it (no I/O

@@ -13,8 +13,11 @@ import (
 	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
 	"github.com/google/go-cmp/cmp"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/agentweave/agentweave-go/a2a"
+	"github.com/agentweave/agentweave-go/a2a/a2atest"
 	"github.com/agentweave/agentweave-go/a2a/client"
 	"github.com/agentweave/agentweave-go/a2a/internal/fixture"
 	"github.com/agentweave/agentweave-go/authz"
@@ -249,5 +252,68 @@ func TestClientGRPCReportsSent(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, attempts, cmp.AllowUnexported(attempt{})); diff != "" {
 		t.Errorf("attempts (-want +got):\n%s", diff)
+	}
+}
+
+// TestClientGRPCRefusedByPeer: a peer that refuses this agent's SVID at
+// the gRPC handshake gives the error the HTTP path gives
+// (transport.RefusedByPeer, with the advice), which the agent neither
+// retries nor counts against the peer, whenever the client sees the
+// peer's TLS alert. (With TLS 1.3 it may instead see only the broken
+// connection, if it writes before the alert arrives: then it is an
+// ordinary connection failure, and the call still never reaches the peer.)
+func TestClientGRPCRefusedByPeer(t *testing.T) {
+	t.Parallel()
+	var cardJSON atomic.Pointer[[]byte]
+	front := newEnvWrapped(t, func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		if r.URL.Path == a2a.CardPath { // alice may read the card here; gRPC is at the strict agent
+			_, _ = w.Write(*cardJSON.Load())
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+	var reached atomic.Int64
+	strict := a2atest.Serve(t, front.CA.Source(front.CA.CreateX509SVID(agentID)), a2atest.Options{
+		Engine: a2a.EngineOptions{Capabilities: fixture.Capabilities(nil)}, Callers: spiffeid.MatchID(fixture.BobID),
+		Wrap: func(http.Handler) http.Handler {
+			return http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reached.Add(1) })
+		},
+	})
+	card, err := a2a.BuildCard(a2a.CardOptions{Name: "a", Description: "a", URLs: []string{strict.URL}, Bindings: []a2acore.TransportProtocol{a2acore.TransportProtocolGRPC}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := a2a.MarshalCard(card)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cardJSON.Store(&b)
+	c := grpcClient(front, aliceID, a2acore.TransportProtocolGRPC)
+	_, err = c.Call(t.Context(), agentID, "echo", nil)
+	if err == nil || reached.Load() != 0 {
+		t.Fatalf("Call to a peer refusing alice = %v (%d requests reached it), want it refused", err, reached.Load())
+	}
+	if strings.Contains(err.Error(), "remote error") && !transport.RefusedByPeer(err) {
+		t.Errorf("Call error = %v: the peer's TLS alert is not reported as RefusedByPeer", err)
+	}
+
+	// The mapping itself, on the errors grpc-go gives.
+	p, err := c.Peer(t.Context(), agentID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alert := status.Error(codes.Unavailable, `connection error: desc = "error reading server preface: remote error: tls: bad certificate"`)
+	if got := client.RefusedOverGRPC(p, alert); !transport.RefusedByPeer(got) || !strings.Contains(got.Error(), "refused this agent") || !strings.Contains(got.Error(), "tls: bad certificate") {
+		t.Errorf("the peer's alert reads %v, want RefusedByPeer with the advice and the alert", got)
+	}
+	for _, other := range []error{
+		status.Error(codes.Unavailable, "write tcp 127.0.0.1:1->127.0.0.1:2: write: broken pipe"),
+		status.Error(codes.Internal, "remote error: tls: bad certificate"), // an answer, whatever it says
+		errors.New("remote error: tls: bad certificate"),                   // not gRPC's
+		nil,
+	} {
+		if got := client.RefusedOverGRPC(p, other); got != other { //nolint:errorlint // the same error, unchanged
+			t.Errorf("RefusedOverGRPC(%v) = %v, want it unchanged", other, got)
+		}
 	}
 }
