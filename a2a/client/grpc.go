@@ -102,6 +102,13 @@ func hostPort(u *url.URL) (string, error) {
 // by [GRPCResolver]. Pass them to a2a-go's gRPC transport to call agents
 // with a2a-go's client directly; [Client] uses them itself when a card's
 // gRPC interface is chosen (Options.Bindings).
+//
+// Answers are bounded by grpc-go's default of 4 MiB per message; add
+// grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(n)) (to
+// Options.GRPCDialOptions for a [Client]) for larger results. Unlike
+// transport.NewClient's connections, a gRPC connection is not closed by
+// this side when the server's certificate expires: AgentWeave servers close
+// it themselves, after asking clients to reconnect.
 func GRPCDialOptions(src identity.Source, server spiffeid.Matcher, opts transport.ClientOptions) ([]grpc.DialOption, error) {
 	cfg, err := transport.ClientTLSConfig(src, server, opts.TLSOptions)
 	if err != nil {
@@ -134,7 +141,11 @@ type grpcConns struct {
 func (p *Peer) grpcTransport() a2aclient.FactoryOption {
 	return a2aclient.WithTransport(a2acore.TransportProtocolGRPC, a2aclient.TransportFactoryFn(
 		func(_ context.Context, _ *a2acore.AgentCard, iface *a2acore.AgentInterface) (a2aclient.Transport, error) {
-			if _, err := url.Parse(iface.URL); err != nil {
+			u, err := url.Parse(iface.URL)
+			if err == nil {
+				_, err = hostPort(u)
+			}
+			if err != nil { // another of the card's interfaces may do
 				return nil, fmt.Errorf("a2a: gRPC interface %q of %s: %w", iface.URL, p.ID, err)
 			}
 			// The connection is the peer's, looked up at each call: the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/status"
 
 	"github.com/agentweave/agentweave-go/a2a"
@@ -314,6 +316,53 @@ func TestClientGRPCRefusedByPeer(t *testing.T) {
 	} {
 		if got := client.RefusedOverGRPC(p, other); got != other { //nolint:errorlint // the same error, unchanged
 			t.Errorf("RefusedOverGRPC(%v) = %v, want it unchanged", other, got)
+		}
+	}
+}
+
+// recordingConn is the part of a gRPC channel a resolver reports to.
+type recordingConn struct {
+	resolver.ClientConn
+	state resolver.State
+}
+
+func (c *recordingConn) UpdateState(s resolver.State) error { c.state = s; return nil }
+
+// TestGRPCResolver: a card's gRPC URL, https://host[:port][/path], dials
+// host:port (443 by default) with that as its authority; anything else is
+// refused.
+func TestGRPCResolver(t *testing.T) {
+	t.Parallel()
+	b := client.GRPCResolver()
+	for _, tt := range []struct{ url, want string }{
+		{"https://a.example.org", "a.example.org:443"},
+		{"https://a.example.org:8443/a2a/grpc", "a.example.org:8443"},
+		{"https://[::1]:9/", "[::1]:9"},
+		{"http://a.example.org:80", ""},
+		{"https:///nohost", ""},
+	} {
+		u, err := url.Parse(tt.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cc := &recordingConn{}
+		r, err := b.Build(resolver.Target{URL: *u}, cc, resolver.BuildOptions{})
+		if tt.want == "" {
+			if err == nil {
+				t.Errorf("Build(%s) succeeded, want an error", tt.url)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("Build(%s) = %v", tt.url, err)
+			continue
+		}
+		r.Close()
+		if len(cc.state.Addresses) != 1 || cc.state.Addresses[0].Addr != tt.want {
+			t.Errorf("Build(%s) resolved %+v, want %s", tt.url, cc.state.Addresses, tt.want)
+		}
+		if got := b.(resolver.AuthorityOverrider).OverrideAuthority(resolver.Target{URL: *u}); got != tt.want {
+			t.Errorf("authority of %s = %q, want %q", tt.url, got, tt.want)
 		}
 	}
 }
