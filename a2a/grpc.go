@@ -368,15 +368,10 @@ func Refuse(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	WriteGRPCError(w, code, msg)
 }
 
-// grpcURL checks that a card URL can name a gRPC endpoint: gRPC calls go
-// to the host and port, so a path is refused.
-func grpcURL(raw string) error {
+// grpcServable reports whether a card URL can name a gRPC endpoint: gRPC
+// calls go to the host's root (/lf.a2a.v1.A2AService/…), so a URL with a
+// path cannot.
+func grpcServable(raw string) bool {
 	u, err := url.Parse(raw)
-	if err != nil {
-		return err
-	}
-	if p := strings.TrimSuffix(u.Path, "/"); p != "" {
-		return fmt.Errorf("card: URL %q has a path, which the gRPC binding cannot serve (gRPC calls go to /%s/…): list gRPC only with URLs without a path", raw, grpcService)
-	}
-	return nil
+	return err == nil && strings.TrimSuffix(u.Path, "/") == ""
 }

@@ -474,7 +474,7 @@ func BuildCard(opts CardOptions, caps []Capability) (*a2acore.AgentCard, error) 
 		}
 		for _, v := range []a2acore.ProtocolVersion{a2acore.Version, a2av0.Version} {
 			for _, b := range bindings {
-				if b == a2acore.TransportProtocolGRPC && grpcURL(raw) != nil {
+				if b == a2acore.TransportProtocolGRPC && !grpcServable(raw) {
 					continue
 				}
 				card.SupportedInterfaces = append(card.SupportedInterfaces, &a2acore.AgentInterface{URL: raw, ProtocolBinding: b, ProtocolVersion: v})
