@@ -135,7 +135,7 @@ func TestWalkthrough(t *testing.T) {
 	// The operator calls search directly: the policy refuses, with its reason.
 	res = run(ctx, t, work, nil, aw, "call", "--socket", socket("operator"), "--url", "https://127.0.0.1:"+strconv.Itoa(searchPort),
 		"--target", searchID, "--capability", "search", "--data", `{"query":"spiffe"}`)
-	if want := "denied: only the orchestrator may call search, not the operator"; res.code != 1 || !strings.Contains(res.stderr, want) {
+	if want := "denied by the callee's policy: only the orchestrator may call search, not the operator"; res.code != 1 || !strings.Contains(res.stderr, want) {
 		t.Errorf("agentweave call search as the operator: exit %d, stderr %q; want exit 1 and %q", res.code, res.stderr, want)
 	}
 
