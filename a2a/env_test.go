@@ -15,11 +15,10 @@ var (
 	bobID    = fixture.BobID
 	everyone = fixture.Everyone
 
-	capabilities  = fixture.Capabilities
-	newEnv        = fixture.New
-	newEnvWrapped = fixture.NewWrapped
-	newEnvWith    = fixture.NewWith
-	call          = fixture.CallRequest
-	asTask        = fixture.AsTask
-	firstError    = fixture.FirstError
+	capabilities = fixture.Capabilities
+	newEnv       = fixture.New
+	newEnvWith   = fixture.NewWith
+	call         = fixture.CallRequest
+	asTask       = fixture.AsTask
+	firstError   = fixture.FirstError
 )
