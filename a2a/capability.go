@@ -264,6 +264,14 @@ func (c *Request) RequireInput(ctx context.Context, question string) error {
 	return c.task.apply(ctx, c.status(a2acore.TaskStateInputRequired, question))
 }
 
+// RequireAuth moves the task to auth-required with what the caller must
+// provide (A2A §7.6); the handler should then return nil. As with
+// [Request.RequireInput], the task stays open (its streams too) and the
+// caller's next message on this task runs the handler again.
+func (c *Request) RequireAuth(ctx context.Context, what string) error {
+	return c.task.apply(ctx, c.status(a2acore.TaskStateAuthRequired, what))
+}
+
 // Reject ends the task as rejected, with a reason; the handler should then
 // return nil.
 func (c *Request) Reject(ctx context.Context, reason string) error {
