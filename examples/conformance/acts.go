@@ -46,7 +46,7 @@ var actsBehaviors = map[string]actsBehavior{
 
 // actsMissing are ACTS behaviours this agent cannot play yet, and why.
 var actsMissing = map[string]string{
-	"tck-auth-required": "a capability handler cannot move its task to auth-required: a2a.Request has no RequireAuth",
+	"tck-auth-required": "not played yet: a2a.Request.RequireAuth exists; the credential exchange ACTS expects after auth-required is still to be implemented",
 }
 
 // actsName returns the implemented behaviour that text names: the longest

@@ -324,7 +324,7 @@ func TestACTSUnknown(t *testing.T) {
 	tests := map[string]string{
 		"tck-no-such-behaviour please": `"tck-no-such-behaviour"`,
 		"tck-complete-taskx":           "tck-complete-task, tck-input-required",
-		"tck-auth-required":            "RequireAuth",
+		"tck-auth-required":            "not played yet",
 	}
 	forBindings(t, bs, func(t *testing.T, c *a2aclient.Client) {
 		for text, want := range tests {
