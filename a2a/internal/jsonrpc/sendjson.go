@@ -19,7 +19,8 @@ import (
 // that matching a key to a field ignoring ASCII case is exactly
 // encoding/json's rule. Free-form values (metadata, data) decode as
 // encoding/json decodes into an interface; strings with escapes or
-// invalid UTF-8 are unquoted by encoding/json itself.
+// invalid UTF-8 are unquoted by encoding/json itself. A key it does not
+// know fails it (the binding then decodes the body).
 func parseSend(body []byte, w *wireRequest) (ok bool) {
 	p := jsonParser{b: body}
 	return p.object(func(key []byte) bool {
@@ -44,9 +45,21 @@ func parseSend(body []byte, w *wireRequest) (ok bool) {
 			w.Params = new(wireParams)
 			return p.params(w.Params)
 		}
-		return p.skip()
+		return false // a key the fast path does not know: the binding decides
 	})
 }
+
+// The keys the fast path decodes, per object, as its parser matches them
+// (ignoring ASCII case, as encoding/json does). A request with any other
+// key goes to the binding, so that nothing the binding would read is
+// dropped here; TestFastPathKeys holds these lists to a2a-go's types and
+// to the parser.
+var (
+	envelopeKeys = []string{"jsonrpc", "method", "id", "params"}
+	paramsKeys   = []string{"tenant", "configuration", "message", "metadata"}
+	messageKeys  = []string{"messageId", "contextId", "extensions", "metadata", "parts", "referenceTaskIds", "role", "taskId"}
+	partKeys     = []string{"text", "raw", "data", "url", "filename", "mediaType", "metadata"}
+)
 
 func (p *jsonParser) params(w *wireParams) bool {
 	return p.object(func(key []byte) bool {
@@ -74,7 +87,7 @@ func (p *jsonParser) params(w *wireParams) bool {
 		case fold(key, "metadata"):
 			return p.object2map(&w.Metadata)
 		}
-		return p.skip()
+		return false // a key the fast path does not know: the binding decides
 	})
 }
 
@@ -125,7 +138,7 @@ func (p *jsonParser) message(m *wireMessage) bool {
 			m.TaskID = a2acore.TaskID(id)
 			return ok
 		}
-		return p.skip()
+		return false // a key the fast path does not know: the binding decides
 	})
 }
 
@@ -168,7 +181,7 @@ func (p *jsonParser) part(w *wirePart) bool {
 		case fold(key, "metadata"):
 			return p.object2map(&w.Metadata)
 		}
-		return p.skip()
+		return false // a key the fast path does not know: the binding decides
 	})
 }
 
