@@ -201,7 +201,7 @@ func TestJSONRPCErrors(t *testing.T) {
 		{"bad page token", `{"jsonrpc":"2.0","id":1,"method":"ListTasks","params":{"pageToken":"!!"}}`, "1.0", -32602, "pageToken"},
 		{"page too large", `{"jsonrpc":"2.0","id":1,"method":"ListTasks","params":{"pageSize":101}}`, "1.0", -32602, "pageSize"},
 		{"push not supported", `{"jsonrpc":"2.0","id":1,"method":"GetTaskPushNotificationConfig","params":{"taskId":"x","id":"y"}}`, "1.0", -32003, ""},
-		{"no extended card", `{"jsonrpc":"2.0","id":1,"method":"GetExtendedAgentCard","params":{}}`, "1.0", -32007, ""},
+		{"extended card params of the wrong type", `{"jsonrpc":"2.0","id":1,"method":"GetExtendedAgentCard","params":{"tenant":7}}`, "1.0", -32602, ""},
 		{"unsupported version", `{"jsonrpc":"2.0","id":1,"method":"GetTask","params":{"id":"x"}}`, "2.0", -32009, "A2A-Version"},
 		{"batch request", `[{"jsonrpc":"2.0","id":1,"method":"GetTask","params":{"id":"x"}}]`, "1.0", -32600, "batch requests are not supported"},
 		{"0.3 without header", `{"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{"id":"nope"}}`, "", -32001, ""},

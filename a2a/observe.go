@@ -16,16 +16,20 @@ import (
 type ObserveFunc func(ctx context.Context, op string, d time.Duration, err error)
 
 // requestHandler is what the bindings serve: the engine itself, or the
-// engine behind an observer.
-func (e *Engine) requestHandler() a2asrv.RequestHandler {
+// engine behind an observer; card is the public agent card, from which
+// each caller's extended card is made.
+func (e *Engine) requestHandler(card *a2acore.AgentCard) a2asrv.RequestHandler {
 	if e.observe == nil {
-		return e
+		return carded{e, card}
 	}
-	return observed{e}
+	return observed{e, card}
 }
 
 // observed reports every operation of its engine to the engine's observer.
-type observed struct{ e *Engine }
+type observed struct {
+	e    *Engine
+	card *a2acore.AgentCard
+}
 
 var _ a2asrv.RequestHandler = observed{}
 
@@ -114,9 +118,9 @@ func (o observed) DeleteTaskPushConfig(ctx context.Context, req *a2acore.DeleteT
 	return err
 }
 
-func (o observed) GetExtendedAgentCard(ctx context.Context, req *a2acore.GetExtendedAgentCardRequest) (*a2acore.AgentCard, error) {
+func (o observed) GetExtendedAgentCard(ctx context.Context, _ *a2acore.GetExtendedAgentCardRequest) (*a2acore.AgentCard, error) {
 	start := time.Now()
-	c, err := o.e.GetExtendedAgentCard(ctx, req)
+	c, err := o.e.extendedCard(ctx, o.card)
 	o.done(ctx, "GetExtendedAgentCard", start, err)
 	return c, err
 }

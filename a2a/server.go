@@ -90,16 +90,24 @@ func NewHandler(e *Engine, card *a2acore.AgentCard, opts HandlerOptions) (http.H
 	}
 	ka := a2asrv.WithTransportKeepAlive(keepAlive)
 	reject := versionRejecter{}
-	rh := e.requestHandler()
+	rh := e.requestHandler(card)
+	extended := func(ctx context.Context, req *a2acore.GetExtendedAgentCardRequest) ([]byte, error) {
+		c, err := rh.GetExtendedAgentCard(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		return MarshalCard(c)
+	}
 	h := &handler{
 		bindings: declared(card),
 		card:     newCardBytes(cardJSON),
 		compat:   compat,
 		cacheCtl: "max-age=" + strconv.Itoa(int(maxAge.Seconds())),
 		modified: modified.UTC().Truncate(time.Second),
+		extended: extended,
 		limit:    limit,
 		rpc: map[string]http.Handler{
-			"1.0": jsonrpc.NewFront(a2asrv.NewJSONRPCHandler(rh, ka), jsonrpc.Options{Handler: rh, ProtoJSON: true}),
+			"1.0": jsonrpc.NewFront(a2asrv.NewJSONRPCHandler(rh, ka), jsonrpc.Options{Handler: rh, ProtoJSON: true, ExtendedCard: extended}),
 			"0.3": jsonrpc.NewFront(a2av0.NewJSONRPCHandler(rh, ka), jsonrpc.Options{}),
 			"":    jsonrpc.NewFront(a2asrv.NewJSONRPCHandler(reject), jsonrpc.Options{}),
 		},
@@ -116,6 +124,7 @@ type handler struct {
 	compat   a2asrv.AgentCardJSONProducer
 	cacheCtl string
 	modified time.Time // the card's Last-Modified, whole seconds
+	extended func(context.Context, *a2acore.GetExtendedAgentCardRequest) ([]byte, error)
 	limit    int64
 	rpc      map[string]http.Handler // by served version; "" rejects
 	rest     map[string]http.Handler
@@ -152,6 +161,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.rpc[v].ServeHTTP(w, r)
 		return
 	}
+	if v == "1.0" && r.Method == http.MethodGet && r.URL.Path == "/extendedAgentCard" {
+		h.serveExtendedCard(w, r)
+		return
+	}
 	var schema *wire.Object
 	if v == "1.0" {
 		schema = restSchema(r.Method, r.URL.Path)
@@ -166,6 +179,21 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.rest[v].ServeHTTP(w, r)
+}
+
+// serveExtendedCard answers HTTP+JSON's GetExtendedAgentCard with the
+// caller's card in A2A 1.0's JSON, as the public card is served (a2a-go's
+// binding would encode security requirements in its own form).
+func (h *handler) serveExtendedCard(w http.ResponseWriter, r *http.Request) {
+	ctx, _ := a2asrv.NewCallContext(r.Context(), a2asrv.NewServiceParams(r.Header))
+	card, err := h.extended(ctx, &a2acore.GetExtendedAgentCardRequest{})
+	if err != nil {
+		writeRESTError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "private, no-store") // this caller's, under today's policy
+	_, _ = w.Write(card)
 }
 
 // readWhole reads the body before the HTTP+JSON binding sees it, so that
@@ -410,6 +438,11 @@ type CardOptions struct {
 	// PushNotifications declares push notification support (set it to
 	// Engine.PushEnabled()).
 	PushNotifications bool
+	// WithoutExtendedCard leaves capabilities.extendedAgentCard false:
+	// GetExtendedAgentCard then answers UnsupportedOperationError (A2A
+	// §3.1.11). By default the card declares it, and each caller gets the
+	// card with the skills its policy lets it call.
+	WithoutExtendedCard bool
 	// Bindings are the protocol bindings declared, in order of preference
 	// (each URL lists them in this order, 1.0 first, then 0.3).
 	// [NewHandler] serves exactly these. gRPC is listed only at URLs
@@ -445,6 +478,7 @@ func BuildCard(opts CardOptions, caps []Capability) (*a2acore.AgentCard, error) 
 		DefaultOutputModes: []string{"application/json", "text/plain"},
 		Capabilities: a2acore.AgentCapabilities{
 			Streaming:         true,
+			ExtendedAgentCard: !opts.WithoutExtendedCard, // each caller's, with the skills its policy allows
 			PushNotifications: opts.PushNotifications,
 			Extensions: []a2acore.AgentExtension{{
 				URI:         ExtensionURI,

@@ -182,15 +182,6 @@ func (e *Engine) cancelStored(ctx context.Context, caller spiffeid.ID, id a2acor
 	return nil, fmt.Errorf("a2a: cancel task %q: it kept changing; try again", id)
 }
 
-// GetExtendedAgentCard implements a2asrv.RequestHandler: this agent has no
-// extended card.
-func (e *Engine) GetExtendedAgentCard(ctx context.Context, _ *a2acore.GetExtendedAgentCardRequest) (*a2acore.AgentCard, error) {
-	if _, err := e.admit(ctx, "GetExtendedAgentCard", ""); err != nil {
-		return nil, err
-	}
-	return nil, a2acore.NewError(a2acore.ErrExtendedCardNotConfigured, "this agent has no extended agent card")
-}
-
 // withHistory returns t with at most n most recent history messages (all
 // when n is nil), copying only when it trims.
 func withHistory(t *a2acore.Task, n *int) *a2acore.Task {

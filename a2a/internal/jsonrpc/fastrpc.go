@@ -43,10 +43,11 @@ import (
 //     accepts, the binding accepts too and decodes to an equal request;
 //     errors are written by the binding itself (errorOnly).
 type rpcFront struct {
-	rh        a2asrv.RequestHandler // nil: no fast path
-	protoJSON bool
-	next      http.Handler // a2a-go's JSON-RPC binding
-	errs      http.Handler // a2a-go's JSON-RPC binding over errorOnly
+	rh           a2asrv.RequestHandler // nil: no fast path
+	protoJSON    bool
+	extendedCard func(context.Context, *a2acore.GetExtendedAgentCardRequest) ([]byte, error)
+	next         http.Handler // a2a-go's JSON-RPC binding
+	errs         http.Handler // a2a-go's JSON-RPC binding over errorOnly
 }
 
 // Options configure a front.
@@ -56,12 +57,15 @@ type Options struct {
 	// ProtoJSON accepts the proto field names of A2A 1.0's requests in
 	// the params, next to the JSON names.
 	ProtoJSON bool
+	// ExtendedCard, if set, answers GetExtendedAgentCard with the JSON of
+	// the caller's card (in A2A 1.0's form), or an error.
+	ExtendedCard func(context.Context, *a2acore.GetExtendedAgentCardRequest) ([]byte, error)
 }
 
 // NewFront puts the envelope checks, and the fast path and ProtoJSON names
 // as opts say, in front of next, a2a-go's JSON-RPC binding.
 func NewFront(next http.Handler, opts Options) http.Handler {
-	return &rpcFront{rh: opts.Handler, protoJSON: opts.ProtoJSON, next: next, errs: a2asrv.NewJSONRPCHandler(errorOnly{})}
+	return &rpcFront{rh: opts.Handler, protoJSON: opts.ProtoJSON, extendedCard: opts.ExtendedCard, next: next, errs: a2asrv.NewJSONRPCHandler(errorOnly{})}
 }
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -105,8 +109,12 @@ func (f *rpcFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		if code, msg := envelopeProblem(body); code != 0 {
+		code, msg, env := envelopeProblem(body)
+		if code != 0 {
 			writeRPCError(w, code, msg)
+			return
+		}
+		if f.extendedCard != nil && env.valid() && env.Method == "GetExtendedAgentCard" && f.serveCard(w, r, env) {
 			return
 		}
 	}
@@ -183,31 +191,74 @@ const (
 // id out of range — is an InvalidRequest (the binding says InvalidParams,
 // though no parameter was looked at). code is 0 when the binding answers
 // rightly.
-func envelopeProblem(body []byte) (code int, msg string) {
+func envelopeProblem(body []byte) (code int, msg string, env *envelope) {
 	if !json.Valid(body) {
 		err := json.Unmarshal(body, new(any)) // the syntax error, with its offset
 		if err == nil {
 			err = errors.New("not a single JSON value")
 		}
-		return codeParseError, "the request is not valid JSON: " + err.Error()
+		return codeParseError, "the request is not valid JSON: " + err.Error(), nil
 	}
-	var env struct {
-		JSONRPC string          `json:"jsonrpc"`
-		Method  string          `json:"method"`
-		Params  json.RawMessage `json:"params,omitempty"`
-		ID      any             `json:"id"`
-	}
+	env = new(envelope)
 	var te *json.UnmarshalTypeError
-	if err := json.Unmarshal(body, &env); !errors.As(err, &te) {
-		return 0, ""
+	if err := json.Unmarshal(body, env); !errors.As(err, &te) {
+		if err != nil {
+			env = nil
+		}
+		return 0, "", env
 	}
 	switch te.Field {
 	case "":
-		return codeInvalidRequest, "a JSON-RPC request is a JSON object, not a JSON " + te.Value
+		return codeInvalidRequest, "a JSON-RPC request is a JSON object, not a JSON " + te.Value, nil
 	case "id":
-		return codeInvalidRequest, "the request's id must be a string, a number or null; " + te.Value + " is not a number this server can represent"
+		return codeInvalidRequest, "the request's id must be a string, a number or null; " + te.Value + " is not a number this server can represent", nil
 	}
-	return codeInvalidRequest, "the request's " + te.Field + " must be a string, not a JSON " + te.Value
+	return codeInvalidRequest, "the request's " + te.Field + " must be a string, not a JSON " + te.Value, nil
+}
+
+// envelope is a JSON-RPC request as a2a-go's binding decodes it.
+type envelope struct {
+	JSONRPC string          `json:"jsonrpc"`
+	Method  string          `json:"method"`
+	Params  json.RawMessage `json:"params,omitempty"`
+	ID      any             `json:"id"`
+}
+
+// valid reports whether the binding would go on to the method: version
+// 2.0 and an id that is a string, a number or null.
+func (e *envelope) valid() bool {
+	if e == nil || e.JSONRPC != "2.0" {
+		return false
+	}
+	switch e.ID.(type) {
+	case nil, string, float64:
+		return true
+	}
+	return false
+}
+
+// serveCard answers GetExtendedAgentCard with the card in A2A 1.0's JSON
+// (a2a-go's binding would encode security requirements in its own form,
+// a2aproject/a2a-go#430). Params may be absent, as in the spec's example
+// (§9.4.8; a2a-go answers that with ParseError). It returns false, to
+// leave the request to the binding, when the params do not decode.
+func (f *rpcFront) serveCard(w http.ResponseWriter, r *http.Request, env *envelope) bool {
+	var req a2acore.GetExtendedAgentCardRequest
+	if p := bytes.TrimSpace(env.Params); len(p) > 0 && !bytes.Equal(p, []byte("null")) {
+		if json.Unmarshal(p, &req) != nil {
+			return false
+		}
+	}
+	ctx, _ := a2asrv.NewCallContext(r.Context(), a2asrv.NewServiceParams(r.Header))
+	card, err := f.extendedCard(ctx, &req)
+	if err != nil {
+		f.writeError(w, r, env.ID, err)
+		return true
+	}
+	id, _ := json.Marshal(env.ID) // valid: a string, a number or null
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = io.WriteString(w, `{"jsonrpc":"2.0","id":`+string(id)+`,"result":`+string(card)+"}\n")
+	return true
 }
 
 // writeRPCError answers with a JSON-RPC error and a null id, in the error
