@@ -145,9 +145,10 @@ func TestGRPCEveryOperation(t *testing.T) {
 		t.Errorf("SubscribeToTask(finished) error = %v, want UnsupportedOperation", err)
 	}
 
-	// GetExtendedAgentCard: admitted, then answered as the JSON bindings do.
-	if _, err := c.GetExtendedAgentCard(ctx, &a2acore.GetExtendedAgentCardRequest{}); !errors.Is(err, a2acore.ErrExtendedCardNotConfigured) {
-		t.Errorf("GetExtendedAgentCard error = %v, want ExtendedAgentCardNotConfigured", err)
+	// GetExtendedAgentCard: admitted, then answered as the JSON bindings do
+	// (the caller's card: every skill under allow-all).
+	if card, err := c.GetExtendedAgentCard(ctx, &a2acore.GetExtendedAgentCardRequest{}); err != nil || !card.Capabilities.ExtendedAgentCard || len(card.Skills) != len(capabilities(nil)) {
+		t.Errorf("GetExtendedAgentCard = %+v, %v; want the card with every skill", card, err)
 	}
 }
 
