@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
@@ -107,11 +108,14 @@ func NewHandler(e *Engine, card *a2acore.AgentCard, opts HandlerOptions) (http.H
 		extended: extended,
 		limit:    limit,
 		rpc: map[string]http.Handler{
-			"1.0": jsonrpc.NewFront(a2asrv.NewJSONRPCHandler(rh, ka), jsonrpc.Options{Handler: rh, ProtoJSON: true, ExtendedCard: extended}),
+			"1.0": jsonrpc.NewFront(a2asrv.NewJSONRPCHandler(begunStreams{rh}, ka), jsonrpc.Options{Handler: rh, ProtoJSON: true, ExtendedCard: extended, Begin: rpcBegin(rh)}),
 			"0.3": jsonrpc.NewFront(a2av0.NewJSONRPCHandler(rh, ka), jsonrpc.Options{}),
-			"":    jsonrpc.NewFront(a2asrv.NewJSONRPCHandler(reject), jsonrpc.Options{}),
+			"": jsonrpc.NewFront(a2asrv.NewJSONRPCHandler(reject), jsonrpc.Options{Begin: func(context.Context, string, json.RawMessage) (context.Context, func(), error) {
+				return nil, nil, errVersion
+			}}),
 		},
-		rest: map[string]http.Handler{"1.0": a2asrv.NewRESTHandler(rh, ka), "0.3": a2av0.NewRESTHandler(rh, ka), "": a2asrv.NewRESTHandler(reject)},
+		streams: rh,
+		rest:    map[string]http.Handler{"1.0": a2asrv.NewRESTHandler(begunStreams{rh}, ka), "0.3": a2av0.NewRESTHandler(rh, ka), "": a2asrv.NewRESTHandler(reject)},
 	}
 	if h.bindings.grpc {
 		h.grpc = newGRPCServer(rh, limit)
@@ -125,6 +129,7 @@ type handler struct {
 	cacheCtl string
 	modified time.Time // the card's Last-Modified, whole seconds
 	extended func(context.Context, *a2acore.GetExtendedAgentCardRequest) ([]byte, error)
+	streams  a2asrv.RequestHandler // A2A 1.0's, whose streams are begun here (stream.go)
 	limit    int64
 	rpc      map[string]http.Handler // by served version; "" rejects
 	rest     map[string]http.Handler
@@ -169,16 +174,62 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if v == "1.0" {
 		schema = restSchema(r.Method, r.URL.Path)
 	}
+	var body []byte
 	if r.ContentLength < 0 || (schema != nil && r.Method == http.MethodPost) {
-		body, ok := readWhole(w, r)
-		if !ok || !protoJSONBody(w, r, schema, body) {
+		var ok bool
+		if body, ok = readWhole(w, r); !ok {
+			return
+		}
+		if body, ok = protoJSONBody(w, r, schema, body); !ok {
 			return
 		}
 	}
 	if schema != nil && r.Method == http.MethodGet && !protoJSONQuery(w, r, schema) {
 		return
 	}
+	switch open := h.restStream(r, body); {
+	case open == nil:
+	case v == "":
+		writeRESTError(w, r, errVersion)
+		return
+	case v == "1.0":
+		ctx, _ := a2asrv.NewCallContext(r.Context(), a2asrv.NewServiceParams(r.Header))
+		begun, done, err := beginStream(ctx, open)
+		if err != nil {
+			writeRESTError(w, r, err)
+			return
+		}
+		defer done()
+		r = r.WithContext(begun)
+	}
 	h.rest[v].ServeHTTP(w, r)
+}
+
+// restStream returns how to open the stream an HTTP+JSON request asks for
+// (SendStreamingMessage, SubscribeToTask), nil for any other request or
+// one the binding refuses itself before it streams (a body that does not
+// decode, a task ID missing).
+func (h *handler) restStream(r *http.Request, body []byte) func(context.Context) iter.Seq2[a2acore.Event, error] {
+	if r.Method == http.MethodPost && r.URL.Path == "/message:stream" {
+		var req a2acore.SendMessageRequest
+		if body == nil || json.NewDecoder(bytes.NewReader(body)).Decode(&req) != nil {
+			return nil
+		}
+		return func(ctx context.Context) iter.Seq2[a2acore.Event, error] {
+			return h.streams.SendStreamingMessage(ctx, &req)
+		}
+	}
+	task, ok := strings.CutPrefix(r.URL.Path, "/tasks/")
+	if !ok || (r.Method != http.MethodGet && r.Method != http.MethodPost) {
+		return nil
+	}
+	id, ok := strings.CutSuffix(task, ":subscribe")
+	if !ok || id == "" || strings.Contains(id, "/") {
+		return nil
+	}
+	return func(ctx context.Context) iter.Seq2[a2acore.Event, error] {
+		return h.streams.SubscribeToTask(ctx, &a2acore.SubscribeToTaskRequest{ID: a2acore.TaskID(id)})
+	}
 }
 
 // serveExtendedCard answers HTTP+JSON's GetExtendedAgentCard with the
@@ -243,20 +294,21 @@ func restSchema(method, path string) *wire.Object {
 
 // protoJSONBody has the binding read schema's proto field names in body
 // as their JSON names (A2A's JSON is ProtoJSON, whose parsers accept both;
-// a2a-go's skip the proto names). It returns false when it answered: a
-// field given under both names is InvalidParams.
-func protoJSONBody(w http.ResponseWriter, r *http.Request, schema *wire.Object, body []byte) bool {
+// a2a-go's skip the proto names), and returns the body the binding reads.
+// It returns false when it answered: a field given under both names is
+// InvalidParams.
+func protoJSONBody(w http.ResponseWriter, r *http.Request, schema *wire.Object, body []byte) ([]byte, bool) {
 	if schema == nil || body == nil || !wire.MayNeedCamelCase(body) {
-		return true
+		return body, true
 	}
 	out, err := schema.CamelCase(body)
 	if err != nil {
 		writeRESTError(w, r, a2acore.NewError(a2acore.ErrInvalidParams, err.Error()))
-		return false
+		return nil, false
 	}
 	jsonrpc.Replay(r, out, nil)
 	r.ContentLength = int64(len(out))
-	return true
+	return out, true
 }
 
 // protoJSONQuery does for a GET request's query what protoJSONBody does

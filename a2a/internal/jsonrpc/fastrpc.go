@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 
 	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
@@ -46,6 +47,7 @@ type rpcFront struct {
 	rh           a2asrv.RequestHandler // nil: no fast path
 	protoJSON    bool
 	extendedCard func(context.Context, *a2acore.GetExtendedAgentCardRequest) ([]byte, error)
+	begin        func(context.Context, string, json.RawMessage) (context.Context, func(), error)
 	next         http.Handler // a2a-go's JSON-RPC binding
 	errs         http.Handler // a2a-go's JSON-RPC binding over errorOnly
 }
@@ -60,12 +62,18 @@ type Options struct {
 	// ExtendedCard, if set, answers GetExtendedAgentCard with the JSON of
 	// the caller's card (in A2A 1.0's form), or an error.
 	ExtendedCard func(context.Context, *a2acore.GetExtendedAgentCardRequest) ([]byte, error)
+	// Begin, if set, begins SendStreamingMessage and SubscribeToTask
+	// before the binding writes its SSE headers, for a client that accepts
+	// a plain JSON answer (AcceptsJSON): an error it returns is answered as
+	// a JSON-RPC error response; otherwise the binding runs in the context
+	// it returns, and done is called once the binding has returned.
+	Begin func(ctx context.Context, method string, params json.RawMessage) (begun context.Context, done func(), err error)
 }
 
 // NewFront puts the envelope checks, and the fast path and ProtoJSON names
 // as opts say, in front of next, a2a-go's JSON-RPC binding.
 func NewFront(next http.Handler, opts Options) http.Handler {
-	return &rpcFront{rh: opts.Handler, protoJSON: opts.ProtoJSON, extendedCard: opts.ExtendedCard, next: next, errs: a2asrv.NewJSONRPCHandler(errorOnly{})}
+	return &rpcFront{rh: opts.Handler, protoJSON: opts.ProtoJSON, extendedCard: opts.ExtendedCard, begin: opts.Begin, next: next, errs: a2asrv.NewJSONRPCHandler(errorOnly{})}
 }
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -116,6 +124,16 @@ func (f *rpcFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if f.extendedCard != nil && env.valid() && env.Method == "GetExtendedAgentCard" && f.serveCard(w, r, env) {
 			return
+		}
+		if f.begin != nil && env.valid() && (env.Method == "SendStreamingMessage" || env.Method == "SubscribeToTask") && AcceptsJSON(r.Header) {
+			ctx, _ := a2asrv.NewCallContext(r.Context(), a2asrv.NewServiceParams(r.Header))
+			begun, done, err := f.begin(ctx, env.Method, env.Params)
+			if err != nil {
+				f.writeError(w, r, env.ID, err)
+				return
+			}
+			defer done()
+			r = r.WithContext(begun)
 		}
 	}
 	// The binding reads the same bytes (and the same read error, such as
@@ -169,6 +187,90 @@ func (f *rpcFront) camelCase(w http.ResponseWriter, r *http.Request, body []byte
 		return nil, false
 	}
 	return out, true
+}
+
+// AcceptsJSON reports whether a request's Accept header admits a JSON
+// answer: absent, or naming application/json, application/* or */* with
+// a non-zero quality. A streaming request gets its errors known before the
+// first event as a plain JSON-RPC error only then. a2a-go v2.4.0's
+// JSON-RPC client sends "Accept: text/event-stream" alone, and reads a
+// 200 answer as an SSE stream whatever its type: a plain error would be an
+// empty stream to it, the error lost without a trace. Such clients get the
+// error as the stream's one event, as before (PlainStreamErrors adapts
+// a2a-go's client to take plain errors).
+func AcceptsJSON(h http.Header) bool {
+	accept := h.Values("Accept")
+	if len(accept) == 0 {
+		return true
+	}
+	for _, v := range accept {
+		for r := range strings.SplitSeq(v, ",") {
+			mt, params, _ := strings.Cut(strings.TrimSpace(r), ";")
+			switch strings.ToLower(strings.TrimSpace(mt)) {
+			case "application/json", "application/*", "*/*":
+			default:
+				continue
+			}
+			if !zeroQuality(params) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func zeroQuality(params string) bool {
+	for p := range strings.SplitSeq(params, ";") {
+		k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+		if strings.EqualFold(strings.TrimSpace(k), "q") {
+			q, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return err == nil && q == 0
+		}
+	}
+	return false
+}
+
+// PlainStreamErrors adapts a client of a2a-go's JSON-RPC binding (which
+// sends "Accept: text/event-stream" and reads whatever comes as SSE) to
+// servers that answer a streaming request's early error as a plain
+// JSON-RPC error response, AgentWeave's among them: it asks for both
+// types, and turns a JSON answer into the one SSE event a2a-go's client
+// decodes into the error. Other requests and answers pass unchanged.
+func PlainStreamErrors(next http.RoundTripper) http.RoundTripper {
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	return plainStreamErrors{next}
+}
+
+type plainStreamErrors struct{ next http.RoundTripper }
+
+func (p plainStreamErrors) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Header.Get("Accept") != "text/event-stream" {
+		return p.next.RoundTrip(req)
+	}
+	req = req.Clone(req.Context())
+	req.Header.Set("Accept", "text/event-stream, application/json")
+	resp, err := p.next.RoundTrip(req)
+	if err != nil || resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		return resp, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	var event bytes.Buffer
+	event.WriteString("data: ")
+	if err := json.Compact(&event, body); err != nil {
+		return nil, fmt.Errorf("jsonrpc: answer to a streaming request is not JSON: %w", err)
+	}
+	event.WriteString("\n\n")
+	resp.Body = io.NopCloser(&event)
+	resp.ContentLength = int64(event.Len())
+	resp.Header.Set("Content-Type", "text/event-stream")
+	resp.Header.Del("Content-Length")
+	return resp, nil
 }
 
 // isBatch reports whether body's first non-space byte is '['.
