@@ -22,16 +22,17 @@ type optionFunc func(*options)
 func (f optionFunc) apply(o *options) { f(o) }
 
 type options struct {
-	logger     *slog.Logger
-	source     identity.Source
-	authorizer authz.Authorizer
-	auditSink  audit.Sink
-	store      taskstore.Store
-	resolver   client.Resolver
-	listener   net.Listener
-	adminAddr  *string
-	registerer prometheus.Registerer
-	spans      sdktrace.SpanProcessor
+	withoutExtendedCard bool
+	logger              *slog.Logger
+	source              identity.Source
+	authorizer          authz.Authorizer
+	auditSink           audit.Sink
+	store               taskstore.Store
+	resolver            client.Resolver
+	listener            net.Listener
+	adminAddr           *string
+	registerer          prometheus.Registerer
+	spans               sdktrace.SpanProcessor
 }
 
 // WithLogger sets the agent's logger. Default: a JSON (or text) logger on
@@ -85,4 +86,12 @@ func WithMetricsRegisterer(reg prometheus.Registerer) Option {
 // custom backends) instead of the configured exporter; tracing is then on.
 func WithSpanProcessor(sp sdktrace.SpanProcessor) Option {
 	return optionFunc(func(o *options) { o.spans = sp })
+}
+
+// WithoutExtendedCard leaves the extended agent card off: the card says
+// extendedAgentCard false and GetExtendedAgentCard answers
+// UnsupportedOperation. By default each caller gets the card with the
+// skills its policy lets it call.
+func WithoutExtendedCard() Option {
+	return optionFunc(func(o *options) { o.withoutExtendedCard = true })
 }

@@ -67,7 +67,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	}
 	card, err := a2a.BuildCard(a2a.CardOptions{
 		Name: a.cfg.Agent.Name, Description: a.cfg.Agent.Description, Version: a.cfg.Agent.Version,
-		URLs: urls, PushNotifications: engine.PushEnabled(), Bindings: bindings,
+		URLs: urls, PushNotifications: engine.PushEnabled(), Bindings: bindings, WithoutExtendedCard: a.opts.withoutExtendedCard,
 	}, engine.Capabilities())
 	if err != nil {
 		_ = engine.Close()

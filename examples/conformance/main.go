@@ -114,7 +114,11 @@ func serve(ctx context.Context, cfg *config.Config, m mode, ready chan<- string)
 		cfg = &c
 		slog.Warn("conformance: reduced capabilities: push notifications and the extended card are off; streaming stays on (the SDK cannot turn it off yet)")
 	}
-	agent, err := agentweave.New(ctx, cfg, agentweave.WithLogger(slog.Default()))
+	opts := []agentweave.Option{agentweave.WithLogger(slog.Default())}
+	if m.reduced {
+		opts = append(opts, agentweave.WithoutExtendedCard())
+	}
+	agent, err := agentweave.New(ctx, cfg, opts...)
 	if err != nil {
 		return err
 	}
