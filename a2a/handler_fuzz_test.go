@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -14,9 +15,11 @@ import (
 	"github.com/agentweave/agentweave-go/identity"
 )
 
-// FuzzHandler: every request body and A2A-Version a client can send, to
-// both bindings, gets an answer: a JSON-RPC error or result (JSON), or a
-// 4xx; never a 5xx, a panic or a hang. The agent keeps working after each.
+// FuzzHandler: every request (body, A2A-Version, method and path) a client
+// can send, to both bindings, gets an answer: a JSON-RPC error or result
+// (JSON), or a 4xx; never a 5xx, a panic or a hang, and no stream that
+// begins with an error. The agent keeps working after each. target is
+// "METHOD /path?query" for HTTP+JSON, "" for JSON-RPC.
 func FuzzHandler(f *testing.F) {
 	for _, seed := range []string{
 		`{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{"message":{"messageId":"m","role":"ROLE_USER","metadata":{"` + a2a.ExtensionURI + `":"echo"},"parts":[{"data":{"q":1}}]}}}`,
@@ -37,12 +40,12 @@ func FuzzHandler(f *testing.F) {
 		`{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{"message":{"messageId":"m","role":"ROLE_USER","metadata":{"` + a2a.ExtensionURI + `":"echo"},"parts":[{"data":1}],"Parts":[{"text":"x"}]}}}`,
 		`{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{"message":{"messageId":"m","role":"ROLE_USER","metadata":{"` + a2a.ExtensionURI + `":"echo"},"parts":[{"d\u0061ta":{"q":"\u00e9"}}]}}}`,
 	} {
-		f.Add(seed, "1.0", false)
-		f.Add(seed, "", true)
+		f.Add(seed, "1.0", "")
+		f.Add(seed, "", "POST /message:send")
 	}
-	f.Add(`{"jsonrpc":"2.0","id":7,"method":"SendStreamingMessage","params":{"message":{"messageId":"m","role":"ROLE_USER","metadata":{"`+a2a.ExtensionURI+`":"echo"},"parts":[{"data":{}}]}}}`, "1.0", false)
-	f.Add(`{"message":{"messageId":"m","role":"ROLE_USER","parts":[{"text":"hi"}]}}`, "1.0", true)
-	f.Add(`{"jsonrpc":"2.0","id":1,"method":"GetTask","params":{"id":"x"}}`, "9.9", false)
+	f.Add(`{"jsonrpc":"2.0","id":7,"method":"SendStreamingMessage","params":{"message":{"messageId":"m","role":"ROLE_USER","metadata":{"`+a2a.ExtensionURI+`":"echo"},"parts":[{"data":{}}]}}}`, "1.0", "")
+	f.Add(`{"message":{"messageId":"m","role":"ROLE_USER","parts":[{"text":"hi"}]}}`, "1.0", "POST /message:stream")
+	f.Add(`{"jsonrpc":"2.0","id":1,"method":"GetTask","params":{"id":"x"}}`, "9.9", "")
 
 	e, err := a2a.NewEngine(a2a.EngineOptions{Self: agentID, Enforcer: &authz.Enforcer{Authorizer: authz.AllowAll()}, Capabilities: []a2a.Capability{{
 		Name: "echo", Description: "echo",
@@ -63,14 +66,23 @@ func FuzzHandler(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Fuzz(func(t *testing.T, body, version string, rest bool) {
-		path := "/"
-		if rest {
-			path = "/message:send"
+	f.Fuzz(func(t *testing.T, body, version, target string) {
+		method, path := http.MethodPost, "/"
+		if target != "" {
+			var ok bool
+			if method, path, ok = strings.Cut(target, " "); !ok || !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \t\r\n#") {
+				return
+			}
+			if u, err := url.ParseRequestURI(path); err != nil || u.Path == "" {
+				return
+			}
 		}
 		ctx, cancel := context.WithTimeout(identity.WithPeerID(context.Background(), aliceID), 5*time.Second)
 		defer cancel()
-		req := httptest.NewRequestWithContext(ctx, http.MethodPost, path, strings.NewReader(body))
+		req, err := http.NewRequestWithContext(ctx, method, path, strings.NewReader(body))
+		if err != nil {
+			return
+		}
 		req.Header.Set("Content-Type", "application/json")
 		if version != "" {
 			req.Header.Set("A2A-Version", version)
@@ -78,11 +90,20 @@ func FuzzHandler(f *testing.F) {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		if rec.Code >= 500 {
-			t.Fatalf("%s %q (version %q) answered %d: %s", path, body, version, rec.Code, rec.Body)
+			t.Fatalf("%s %s %q (version %q) answered %d: %s", method, path, body, version, rec.Code, rec.Body)
 		}
-		isJSON := strings.Contains(rec.Header().Get("Content-Type"), "json")
-		if !rest && rec.Code == http.StatusOK && isJSON && !json.Valid(rec.Body.Bytes()) {
+		ct := rec.Header().Get("Content-Type")
+		if path == "/" && rec.Code == http.StatusOK && strings.Contains(ct, "json") && !json.Valid(rec.Body.Bytes()) {
 			t.Fatalf("JSON-RPC answer is not JSON: %q", rec.Body)
+		}
+		// A stream that starts with an error should have been a plain
+		// error (A2A 1.0 and refused versions; 0.3 is a2a-go's compat
+		// binding as it is).
+		if ct == "text/event-stream" && version != "" && version != "0.3" {
+			first, _, _ := strings.Cut(strings.TrimSpace(rec.Body.String()), "\n\n")
+			if strings.Contains(first, `"error":`) {
+				t.Fatalf("%s %s %q (version %q): a stream began with an error: %s", method, path, body, version, first)
+			}
 		}
 	})
 }

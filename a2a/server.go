@@ -187,12 +187,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if schema != nil && r.Method == http.MethodGet && !protoJSONQuery(w, r, schema) {
 		return
 	}
-	switch open := h.restStream(r, body); {
-	case open == nil:
-	case v == "":
-		writeRESTError(w, r, errVersion)
+	if v == "" && streamRoute(r) != "" {
+		writeRESTError(w, r, errVersion) // before a refusing binding streams it
 		return
-	case v == "1.0":
+	}
+	if open := h.restStream(r, body); open != nil && v == "1.0" {
 		ctx, _ := a2asrv.NewCallContext(r.Context(), a2asrv.NewServiceParams(r.Header))
 		begun, done, err := beginStream(ctx, open)
 		if err != nil {
@@ -210,7 +209,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // one the binding refuses itself before it streams (a body that does not
 // decode, a task ID missing).
 func (h *handler) restStream(r *http.Request, body []byte) func(context.Context) iter.Seq2[a2acore.Event, error] {
-	if r.Method == http.MethodPost && r.URL.Path == "/message:stream" {
+	switch streamRoute(r) {
+	case "SendStreamingMessage":
 		var req a2acore.SendMessageRequest
 		if body == nil || json.NewDecoder(bytes.NewReader(body)).Decode(&req) != nil {
 			return nil
@@ -218,18 +218,30 @@ func (h *handler) restStream(r *http.Request, body []byte) func(context.Context)
 		return func(ctx context.Context) iter.Seq2[a2acore.Event, error] {
 			return h.streams.SendStreamingMessage(ctx, &req)
 		}
+	case "SubscribeToTask":
+		id := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/tasks/"), ":subscribe")
+		if id == "" {
+			return nil
+		}
+		return func(ctx context.Context) iter.Seq2[a2acore.Event, error] {
+			return h.streams.SubscribeToTask(ctx, &a2acore.SubscribeToTaskRequest{ID: a2acore.TaskID(id)})
+		}
+	}
+	return nil
+}
+
+// streamRoute names the streaming operation an HTTP+JSON request calls
+// (the binding's routes: POST /message:stream, GET or POST
+// /tasks/{id}:subscribe), "" for any other.
+func streamRoute(r *http.Request) string {
+	if r.Method == http.MethodPost && r.URL.Path == "/message:stream" {
+		return "SendStreamingMessage"
 	}
 	task, ok := strings.CutPrefix(r.URL.Path, "/tasks/")
-	if !ok || (r.Method != http.MethodGet && r.Method != http.MethodPost) {
-		return nil
+	if ok && (r.Method == http.MethodGet || r.Method == http.MethodPost) && strings.HasSuffix(task, ":subscribe") && !strings.Contains(task, "/") {
+		return "SubscribeToTask"
 	}
-	id, ok := strings.CutSuffix(task, ":subscribe")
-	if !ok || id == "" || strings.Contains(id, "/") {
-		return nil
-	}
-	return func(ctx context.Context) iter.Seq2[a2acore.Event, error] {
-		return h.streams.SubscribeToTask(ctx, &a2acore.SubscribeToTaskRequest{ID: a2acore.TaskID(id)})
-	}
+	return ""
 }
 
 // serveExtendedCard answers HTTP+JSON's GetExtendedAgentCard with the
