@@ -178,7 +178,7 @@ func (c *Request) Chunk(ctx context.Context, id a2acore.ArtifactID, name string,
 }
 
 // Result adds v as the task's result: an artifact named "result" with one
-// data part holding v's JSON.
+// data part holding v's JSON. v must not be nil (or encode as null).
 //
 // The artifact holds v as JSON values (map[string]any, []any, string,
 // float64, bool, nil), a copy that later changes to v do not reach: what
@@ -195,8 +195,16 @@ func (c *Request) Result(ctx context.Context, v any) error {
 			return fmt.Errorf("a2a: result: %w", err)
 		}
 	}
+	if value == nil {
+		// JSON null is a protobuf Value, but a2a-go reads {"data": null}
+		// as a part without content and refuses the whole task: the
+		// caller could not read it, nor could the store.
+		return errNullResult
+	}
 	return c.Artifact(ctx, "result", a2acore.NewDataPart(value))
 }
+
+var errNullResult = errors.New("a2a: result: null cannot be a data part (a2a-go refuses {\"data\": null}); return nil for no result")
 
 // copyJSON deep-copies v if it is made of JSON values only and would come
 // back unchanged from a trip through encoding/json (valid UTF-8, finite
