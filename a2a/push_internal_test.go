@@ -8,7 +8,12 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	a2acore "github.com/a2aproject/a2a-go/v2/a2a"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -96,3 +101,80 @@ func FuzzPushURL(f *testing.F) {
 		}
 	})
 }
+
+// TestPushNoRedirectsNoProxy: a push receiver that redirects is not
+// followed (the redirect could name a private address the URL check never
+// saw), and deliveries never go through a proxy from the environment.
+func TestPushNoRedirectsNoProxy(t *testing.T) {
+	t.Parallel()
+	var elsewhere atomic.Int64
+	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { elsewhere.Add(1) }))
+	t.Cleanup(target.Close)
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, target.URL+"/stolen", http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(redirector.Close)
+	ca := identitytest.NewCA(t, spiffeid.RequireTrustDomainFromString("example.org"))
+	p, err := newPusher(&PushOptions{Source: ca.Source(ca.CreateX509SVID(ca.ID("agent", "a"))), AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.post(t.Context(), &a2acore.PushConfig{URL: redirector.URL + "/hook"}, []byte("{}"))
+	if err == nil || !strings.Contains(err.Error(), "307") {
+		t.Errorf("post to a redirecting receiver: error = %v, want its 307 as a failure", err)
+	}
+	if n := elsewhere.Load(); n != 0 {
+		t.Errorf("the redirect was followed (%d requests)", n)
+	}
+	tr, ok := p.client.Transport.(*http.Transport)
+	if !ok || tr.Proxy != nil {
+		t.Errorf("push transport %T has a proxy function; deliveries must dial the receiver themselves", p.client.Transport)
+	}
+}
+
+// TestPushRetries: a delivery that fails is tried again 200 ms, then
+// 400 ms later (3 attempts), in fake time; a refused target is not.
+func TestPushRetries(t *testing.T) {
+	t.Parallel()
+	ca := identitytest.NewCA(t, spiffeid.RequireTrustDomainFromString("example.org"))
+	src := ca.Source(ca.CreateX509SVID(ca.ID("agent", "a")))
+	synctest.Test(t, func(t *testing.T) {
+		p, err := newPusher(&PushOptions{Source: src}, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		var attempts []time.Duration
+		p.client.Transport = roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			attempts = append(attempts, time.Since(start))
+			status := http.StatusServiceUnavailable
+			if r.URL.Host == "refused.example" {
+				return nil, ErrPushTargetRefused
+			}
+			if len(attempts) == 3 {
+				status = http.StatusOK
+			}
+			return &http.Response{StatusCode: status, Status: http.StatusText(status), Body: http.NoBody, Request: r}, nil
+		})
+		if _, err := p.configs.Save(t.Context(), "t1", &a2acore.PushConfig{URL: "https://receiver.example/hook"}); err != nil {
+			t.Fatal(err)
+		}
+		ev := &a2acore.TaskStatusUpdateEvent{TaskID: "t1", Status: a2acore.TaskStatus{State: a2acore.TaskStateWorking}}
+		p.deliver(t.Context(), "t1", ev)
+		if want := []time.Duration{0, 200 * time.Millisecond, 600 * time.Millisecond}; !slices.Equal(attempts, want) {
+			t.Errorf("attempts at %v, want %v", attempts, want)
+		}
+		attempts = nil
+		if _, err := p.configs.Save(t.Context(), "t2", &a2acore.PushConfig{URL: "https://refused.example/hook"}); err != nil {
+			t.Fatal(err)
+		}
+		p.deliver(t.Context(), "t2", ev)
+		if len(attempts) != 1 {
+			t.Errorf("a refused target was tried %d times, want once", len(attempts))
+		}
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -1,6 +1,7 @@
 package a2a_test
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"io"
@@ -22,16 +23,17 @@ import (
 
 // receiver is an AgentWeave push receiver: mTLS, admitting only the agent.
 type receiver struct {
-	url    string
-	mu     sync.Mutex
-	states []string
-	ids    []spiffeid.ID
-	tokens []string
+	url     string
+	changed chan struct{} // a delivery arrived
+	mu      sync.Mutex
+	states  []string
+	ids     []spiffeid.ID
+	tokens  []string
 }
 
 func startReceiver(e *env) *receiver {
 	e.T.Helper()
-	r := &receiver{}
+	r := &receiver{changed: make(chan struct{}, 1)}
 	h := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
 		var sr a2acore.StreamResponse
@@ -42,6 +44,12 @@ func startReceiver(e *env) *receiver {
 		id, _ := identity.PeerIDFromContext(req.Context())
 		r.mu.Lock()
 		defer r.mu.Unlock()
+		defer func() {
+			select {
+			case r.changed <- struct{}{}:
+			default:
+			}
+		}()
 		r.ids = append(r.ids, id)
 		r.tokens = append(r.tokens, req.Header.Get("A2A-Notification-Token"))
 		switch v := sr.Event.(type) {
@@ -78,6 +86,10 @@ func pushEnv(t *testing.T, allowed ...netip.Prefix) *env {
 	})
 }
 
+// TestPushDelivery: a task's events reach its push receiver in order, each
+// delivery presenting the agent's SVID (the receiver, an AgentWeave agent,
+// admits only that identity) with the config's token; forged pushes are
+// refused (security model row 27).
 func TestPushDelivery(t *testing.T) {
 	t.Parallel()
 	e := pushEnv(t, netip.MustParsePrefix("127.0.0.0/8"))
@@ -88,16 +100,17 @@ func TestPushDelivery(t *testing.T) {
 	asTask(t)(c.SendMessage(t.Context(), req))
 	close(e.Release)
 
-	deadline := time.Now().Add(10 * time.Second)
+	timeout := time.After(10 * time.Second)
 	for {
 		states, _, _ := rcv.snapshot()
 		if n := len(states); n > 0 && states[n-1] == string(a2acore.TaskStateCompleted) {
 			break
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-rcv.changed:
+		case <-timeout:
 			t.Fatalf("receiver got %v, want the task's events up to completed", states)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 	states, ids, tokens := rcv.snapshot()
 	if got, want := strings.Join(states, " "), "TASK_STATE_WORKING TASK_STATE_WORKING artifact TASK_STATE_COMPLETED"; got != want {
@@ -107,6 +120,27 @@ func TestPushDelivery(t *testing.T) {
 		if ids[i] != agentID || tokens[i] != "secret-token" {
 			t.Errorf("delivery %d from %v with token %q, want the agent's SVID and the token", i, ids[i], tokens[i])
 		}
+	}
+	// A forged notification — from another workload of the trust domain,
+	// or from a client without an SVID — is refused at the receiver's
+	// handshake and never delivered.
+	forged := `{"statusUpdate":{"taskId":"x","contextId":"c","status":{"state":"TASK_STATE_FAILED"}}}`
+	bob, err := transport.NewClient(e.CA.Source(e.CA.CreateX509SVID(bobID)), spiffeid.MatchAny(), transport.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(bob.CloseIdleConnections)
+	noSVID := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // a forger trusts anything
+	t.Cleanup(noSVID.CloseIdleConnections)
+	for name, c := range map[string]*http.Client{"another workload": bob, "no SVID": noSVID} {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, rcv.url, strings.NewReader(forged))
+		if resp, err := c.Do(req); err == nil {
+			resp.Body.Close()
+			t.Errorf("forged push from %s: answered %s, want the handshake refused", name, resp.Status)
+		}
+	}
+	if after, _, _ := rcv.snapshot(); len(after) != len(states) {
+		t.Errorf("the receiver took a forged push: %v", after)
 	}
 }
 
