@@ -46,8 +46,11 @@
 // before parsing, requests read as ProtoJSON (1.0: a field's proto name,
 // such as "task_id", is accepted next to its JSON name "taskId", in
 // JSON-RPC params, HTTP+JSON bodies and query parameters; answers use the
-// JSON names), and an agent card ([BuildCard]) with ETag, Last-Modified and
-// Cache-Control. The gRPC binding shares the port: a request with
+// JSON names), errors a stream meets before its first event answered as
+// plain errors (a JSON-RPC error response, an HTTP+JSON 4xx), an agent card
+// ([BuildCard]) with ETag, Last-Modified and Cache-Control, and
+// GetExtendedAgentCard answering each caller with the skills its policy
+// lets it call. The gRPC binding shares the port: a request with
 // Content-Type application/grpc goes to a grpc.Server (grpc.go), with the
 // version from the a2a-version metadata and messages bounded by the body
 // limit. The card declares, and the handler serves, the bindings of
